@@ -1,0 +1,64 @@
+// swift-tools-version:6.0
+// Portcullis: an SMTP policy milter. Target layout and dependency direction: docs/architecture.md.
+import PackageDescription
+
+let package = Package(
+    name: "portcullis",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "portcullis", targets: ["portcullis"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // C: libmilter headers and the smfi_setmlreply shim. Imported by MilterAdapter only.
+        .systemLibrary(name: "CMilter", providers: [.apt(["libmilter-dev"])]),
+
+        // Layer 0: values and ports. Standard library only.
+        .target(name: "PolicyCore"),
+        // Layer 2: the engine and the session state machine.
+        .target(
+            name: "PolicyEngine",
+            dependencies: ["PolicyCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "PolicyChecks", dependencies: ["PolicyEngine", "PolicyCore"]),
+        // Layer 3: adapters.
+        .target(
+            name: "PolicyConfig",
+            dependencies: ["PolicyCore", "PolicyEngine", "PolicyChecks", .product(name: "Yams", package: "Yams")]
+        ),
+        .target(
+            name: "MilterAdapter",
+            dependencies: [
+                "CMilter", "PolicyCore", "PolicyEngine", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Layer 4: composition root and CLI.
+        .target(
+            name: "PolicyCLI",
+            dependencies: [
+                "PolicyCore", "PolicyEngine", "PolicyChecks", "PolicyConfig", "MilterAdapter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "portcullis", dependencies: ["PolicyCLI"]),
+
+        // Test support: fakes and builders.
+        .target(name: "PolicyTesting", dependencies: ["PolicyCore", "PolicyEngine"]),
+
+        .testTarget(name: "PolicyCoreTests", dependencies: ["PolicyCore"]),
+        .testTarget(
+            name: "PolicyEngineTests",
+            dependencies: ["PolicyEngine", "PolicyChecks", "PolicyTesting", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "PolicyChecksTests", dependencies: ["PolicyChecks", "PolicyTesting"]),
+        .testTarget(name: "PolicyConfigTests", dependencies: ["PolicyConfig", "PolicyTesting"]),
+        .testTarget(name: "MilterAdapterTests", dependencies: ["MilterAdapter", "PolicyCore"]),
+        .testTarget(name: "MilterLiveTests", dependencies: ["PolicyCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

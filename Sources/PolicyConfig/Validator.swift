@@ -1,0 +1,125 @@
+import Foundation
+import PolicyCore
+import PolicyEngine
+
+/// Turns the merged tree into a ``Configuration``.
+struct Validator {
+    let baseDirectory: String
+
+    func validate(_ root: ConfigNode, _ r: inout ConfigReader) -> Configuration? {
+        let mode = r.oneOf(root["mode"], CheckMode.allCases.map { ($0.rawValue, $0) })
+        let milter = milterSettings(root["milter"], &r)
+        let log = logSettings(root["log"], &r)
+
+        let engineNode = root["engine"]
+        let budget = r.duration(engineNode?["stage_budget"], in: .milliseconds(10)...(.seconds(25)))
+        let delayReject = r.bool(engineNode?["delay_reject"])
+        let internalError = r.reply(root["replies"]?["internal_error"])
+
+        var checks: [(name: String, check: ConfiguredCheck)] = []
+        if let checksNode = root["checks"] {
+            for name in checksNode.keys {
+                guard let node = checksNode[name], let definition = CheckRegistry.definitions[name] else { continue }
+                let context = CheckContext(node: node, internalError: internalError ?? .internalError, files: ListFiles(baseDirectory: baseDirectory))
+                if let configured = definition(context, &r) { checks.append((name, configured)) }
+            }
+        }
+        let ordered = order(checks, engineNode?["order"], &r)
+
+        guard let mode, let milter, let log, let budget, let delayReject, internalError != nil else { return nil }
+        return Configuration(
+            mode: mode, milter: milter, log: log,
+            engine: EngineSettings(mode: mode, stageBudget: budget, delayReject: delayReject),
+            checks: ordered, warnings: [])
+    }
+
+    private func order(
+        _ checks: [(name: String, check: ConfiguredCheck)], _ node: ConfigNode?, _ r: inout ConfigReader
+    ) -> [ConfiguredCheck] {
+        var result: [ConfiguredCheck] = []
+        var placed: Set<String> = []
+        for (name, item) in r.scalarList(node) ?? [] {
+            guard CheckRegistry.definitions[name] != nil else {
+                r.fail(item, "unknown check \"\(name)\" (known: \(CheckRegistry.definitions.keys.sorted().joined(separator: ", ")))")
+                continue
+            }
+            guard placed.insert(name).inserted else {
+                r.fail(item, "check \"\(name)\" is listed twice")
+                continue
+            }
+            if let found = checks.first(where: { $0.name == name }) { result.append(found.check) }
+        }
+        for (name, check) in checks where !placed.contains(name) { result.append(check) }
+        return result
+    }
+
+    private func milterSettings(_ node: ConfigNode?, _ r: inout ConfigReader) -> MilterSettings? {
+        var socket: SocketAddress? = nil
+        if let socketNode = node?["socket"], let text = r.string(socketNode) {
+            socket = SocketAddress(text)
+            if socket == nil { r.fail(socketNode, "expected unix:/path, inet:PORT@HOST or inet6:PORT@HOST, got \"\(text)\"") }
+        }
+        var mode: UInt32? = nil
+        if let modeNode = node?["socket_mode"], let text = r.string(modeNode) {
+            mode = UInt32(text, radix: 8)
+            if mode == nil || text.count < 3 || mode! > 0o777 {
+                r.fail(modeNode, "expected an octal mode such as \"0660\" (quote it), got \"\(text)\"")
+                mode = nil
+            }
+        }
+        let group = r.string(node?["socket_group"])
+        let user = r.string(node?["user"])
+        let pidfile = r.string(node?["pidfile"])
+        let timeout = r.duration(node?["timeout"], in: .seconds(1)...(.seconds(86_400)))
+        let backlog = r.int(node?["backlog"], in: 1...65535)
+        guard let socket, let mode, let group, let user, let pidfile, let timeout, let backlog else { return nil }
+        return MilterSettings(
+            socket: socket, socketMode: mode, socketGroup: group.isEmpty ? nil : group, user: user.isEmpty ? nil : user,
+            pidfile: pidfile.isEmpty ? nil : pidfile, timeout: timeout, backlog: backlog)
+    }
+
+    private func logSettings(_ node: ConfigNode?, _ r: inout ConfigReader) -> LogSettings? {
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        let level = r.oneOf(node?["level"], levels.map { ($0, $0) })
+        let ident = r.string(node?["syslog_ident"])
+        let facilities = ["mail", "daemon", "user"] + (0...7).map { "local\($0)" }
+        let facility = r.oneOf(node?["syslog_facility"], facilities.map { ($0, $0) })
+        guard let level, let ident, let facility else { return nil }
+        return LogSettings(level: level, syslogIdent: ident, syslogFacility: facility)
+    }
+}
+
+/// What a check definition gets to build its check.
+struct CheckContext {
+    let node: ConfigNode
+    let internalError: SMTPReply
+    let files: ListFiles
+}
+
+/// Reads list files: one entry a line, `#` starts a comment, blank lines ignored. Relative
+/// paths are relative to the configuration file's directory.
+struct ListFiles {
+    let baseDirectory: String
+
+    func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : "\(baseDirectory)/\(path)"
+    }
+
+    /// The entries with their own file and line, or nil (and an error) if the file is unreadable.
+    func read(_ path: String, at node: ConfigNode, _ r: inout ConfigReader) -> [(String, SourceLocation)]? {
+        let full = resolve(path)
+        guard let data = FileManager.default.contents(atPath: full), let text = String(data: data, encoding: .utf8)
+        else {
+            r.fail(node, "cannot read list file \(full)")
+            return nil
+        }
+        var entries: [(String, SourceLocation)] = []
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = Substring(rawLine)
+            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
+            let entry = line.trimmingCharacters(in: .whitespaces)
+            if !entry.isEmpty { entries.append((entry, SourceLocation(file: full, line: index + 1))) }
+        }
+        return entries
+    }
+}

@@ -1,0 +1,3 @@
+import PolicyCLI
+
+Portcullis.start()
