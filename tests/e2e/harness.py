@@ -156,14 +156,19 @@ postlog       unix-dgram n  -       n       -       1       postlogd
 class PostfixInstance:
     """A private Postfix in a fresh temp dir, listening on 127.0.0.1:<free port>.
 
-    milter_socket: path of the unix socket for smtpd_milters, or None for no milter at all.
+    with_milter: smtpd_milters = unix:<root>/portcullis.sock (or milter_socket if given);
+    False leaves smtpd_milters empty. The temp dir (root) is removed by stop(); the daemon's
+    config and log can live below it (see DaemonPool), so one rmtree cleans everything.
     """
 
-    def __init__(self, milter_socket: Optional[Path] = None, root: Optional[Path] = None,
+    def __init__(self, with_milter: bool = True, milter_socket: Optional[Path] = None,
                  extra_main_cf: Optional[dict] = None):
-        self._own_root = root is None
-        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="pcx-pf-"))
-        self.milter_socket = Path(milter_socket) if milter_socket else None
+        self._own_root = True
+        self.root = Path(tempfile.mkdtemp(prefix="pcx-e2e-"))
+        if milter_socket is not None:
+            self.milter_socket: Optional[Path] = Path(milter_socket)
+        else:
+            self.milter_socket = (self.root / "portcullis.sock") if with_milter else None
         self.extra_main_cf = dict(extra_main_cf or {})
         self.base = self.root / "postfix"
         self.conf_dir = self.base / "conf"
@@ -264,8 +269,11 @@ class PostfixInstance:
         except (FileNotFoundError, ValueError, IndexError):
             return None
 
-    def stop(self, remove: bool = True):
-        """Stop master by PID (SIGTERM, wait for it to exit), then wait for its children."""
+    def stop(self, remove: Optional[bool] = None):
+        """Stop master by PID (SIGTERM, wait for it to exit), then wait for its children.
+        Removes the temp dir unless remove=False or $PORTCULLIS_E2E_KEEP is set."""
+        if remove is None:
+            remove = not os.environ.get("PORTCULLIS_E2E_KEEP")
         if self._started:
             pid = self.master_pid or self._read_master_pid()
             if pid and pid_alive(pid):
@@ -339,8 +347,12 @@ def is_decision_line(line: str) -> bool:
 
 
 def portcullis_bin() -> Path:
-    p = Path(os.environ.get("PORTCULLIS_BIN", ".build/debug/portcullis"))
-    return p if p.is_absolute() else (REPO_ROOT / p)
+    """$PORTCULLIS_BIN (relative to the current directory), else .build/debug/portcullis in the
+    repo root."""
+    env = os.environ.get("PORTCULLIS_BIN")
+    if env:
+        return Path(env).resolve()
+    return REPO_ROOT / ".build" / "debug" / "portcullis"
 
 
 def yaml_scalar(v) -> str:
@@ -388,7 +400,10 @@ def daemon_config(socket_path: Path, checks: dict, mode: str = "enforce",
                   engine: Optional[dict] = None, level: str = "info") -> dict:
     cfg = {
         "mode": mode,
-        "milter": {"socket": f"unix:{socket_path}", "socket_mode": "0666"},
+        # the defaults are group postfix and user portcullis: the tests stay root and leave the
+        # group alone; 0666 so that smtpd (user postfix) can connect
+        "milter": {"socket": f"unix:{socket_path}", "socket_mode": "0666",
+                   "socket_group": "", "user": ""},
         "log": {"level": level},
     }
     if engine is not None:
@@ -501,6 +516,35 @@ class Daemon:
             elif time.monotonic() - stable_since >= quiet:
                 return
             time.sleep(0.05)
+
+
+class DaemonPool:
+    """At most one running daemon on one socket. ensure(config) reuses the running daemon when
+    the config text is the same, else stops it (about 5 s: libmilter) and starts a new one.
+    Test classes with identical configs therefore share a daemon."""
+
+    def __init__(self, root: Path, socket_path: Path):
+        self.root = Path(root)
+        self.socket_path = Path(socket_path)
+        self.current: Optional[Daemon] = None
+        self._text: Optional[str] = None
+        self._n = 0
+        atexit.register(self.stop)
+
+    def ensure(self, config: dict | str) -> Daemon:
+        text = config if isinstance(config, str) else to_yaml(config) + "\n"
+        if self.current is not None and self.current.running() and self._text == text:
+            return self.current
+        self.stop()
+        self._n += 1
+        d = Daemon(self.root / f"daemon-{self._n}", self.socket_path, text, name="portcullis")
+        self.current, self._text = d, text
+        return d.start()
+
+    def stop(self):
+        if self.current is not None:
+            self.current.stop()
+        self.current, self._text = None, None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -625,3 +669,34 @@ def swaks(port: int, sender: str, rcpts: Sequence[str] | str, helo: str = "clien
 def xclient_unresolved(addr: str) -> str:
     """An XCLIENT argument for a client without reverse DNS (MTA-NOTES §9)."""
     return f"ADDR={addr} NAME=[UNAVAILABLE] REVERSE_NAME=[UNAVAILABLE]"
+
+
+# ----------------------------------------------------------------------------------------------
+# `portcullis check` (offline evaluation of one envelope)
+
+
+@dataclasses.dataclass
+class CheckResult:
+    argv: list
+    returncode: int
+    stdout: str
+    stderr: str
+    json: Optional[dict]
+
+    @property
+    def decision(self) -> Optional[dict]:
+        return None if self.json is None else self.json.get("decision")
+
+
+def portcullis_check(config_path: Path, client_ip: str, helo: str, sender: str,
+                     rcpt: str, binary: Optional[Path] = None, timeout: float = 30) -> CheckResult:
+    argv = [str(binary or portcullis_bin()), "check", "--config", str(config_path),
+            "--client-ip", client_ip, "--helo", helo, "--from", sender, "--rcpt", rcpt,
+            "--format", "json"]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError:
+        doc = None
+    return CheckResult(argv, p.returncode, p.stdout, p.stderr, doc)
