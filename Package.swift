@@ -48,7 +48,10 @@ let package = Package(
         .executableTarget(name: "portcullis", dependencies: ["PolicyCLI"]),
 
         // Test support: fakes and builders.
-        .target(name: "PolicyTesting", dependencies: ["PolicyCore", "PolicyEngine"]),
+        .target(
+            name: "PolicyTesting",
+            dependencies: ["PolicyCore", "PolicyEngine", .product(name: "Logging", package: "swift-log")]
+        ),
 
         .testTarget(name: "PolicyCoreTests", dependencies: ["PolicyCore"]),
         .testTarget(
@@ -56,7 +59,10 @@ let package = Package(
             dependencies: ["PolicyEngine", "PolicyChecks", "PolicyTesting", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "PolicyChecksTests", dependencies: ["PolicyChecks", "PolicyTesting"]),
-        .testTarget(name: "PolicyConfigTests", dependencies: ["PolicyConfig", "PolicyTesting"]),
+        .testTarget(
+            name: "PolicyConfigTests", dependencies: ["PolicyConfig", "PolicyChecks", "PolicyTesting"],
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(name: "MilterAdapterTests", dependencies: ["MilterAdapter", "PolicyCore"]),
         .testTarget(name: "MilterLiveTests", dependencies: ["PolicyCore"]),
     ],

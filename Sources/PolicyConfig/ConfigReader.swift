@@ -62,10 +62,20 @@ struct ConfigReader {
             return nil
         }
         guard range.contains(value) else {
-            fail(node, "\(text) is out of range \(range.lowerBound)...\(range.upperBound)")
+            fail(node, "\(text) is out of range \(ConfigReader.format(range.lowerBound))...\(ConfigReader.format(range.upperBound))")
             return nil
         }
         return value
+    }
+
+    /// `10ms`, `25s`, `2h`: the form the configuration uses.
+    static func format(_ duration: Duration) -> String {
+        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        for (suffix, unit) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
+        where ms >= unit && ms % unit == 0 {
+            return "\(ms / unit)\(suffix)"
+        }
+        return "\(ms)ms"
     }
 
     static func parseDuration(_ text: String) -> Duration? {
