@@ -454,9 +454,10 @@ class Daemon:
         if not ok or self.proc.poll() is not None:
             rc = self.proc.poll()
             self.stop()
+            why = (f"exited with status {rc} before listening" if rc is not None
+                   else f"did not listen within {timeout:.0f} s (stopped)")
             raise RuntimeError(
-                f"portcullis did not listen on {self.socket_path} within {timeout:.0f} s "
-                f"(exit status {rc})\ncommand: {' '.join(self.argv)}\nconfig:\n"
+                f"portcullis {why} on {self.socket_path}\ncommand: {' '.join(self.argv)}\nconfig:\n"
                 f"{self.config_path.read_text()}\nlog tail:\n{tail(self.log_path)}")
         return self
 

@@ -14,6 +14,7 @@ is used. Every process started is stopped again by PID.
 import argparse
 import os
 import shutil
+import signal
 import sys
 import time
 import unittest
@@ -48,6 +49,12 @@ def main() -> int:
     # postfix lives in /usr/sbin, which a non-login root shell may lack
     if "/usr/sbin" not in os.environ.get("PATH", "").split(":"):
         os.environ["PATH"] = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+
+    # SIGTERM (a CI timeout, `kill`) must still stop Postfix and the daemon: turn it into
+    # KeyboardInterrupt so that the atexit handlers of the fixtures run
+    def _on_term(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, _on_term)
 
     sys.path.insert(0, HERE)
     from harness import portcullis_bin  # noqa: E402

@@ -220,6 +220,17 @@ class EnforceTest(E2ECase):
                                     code=code, enhanced=enh, text=text, dry_run="false")
         self.assertEqual(kv.get("client_ip"), DENIED_IP, self.diag())
 
+    def test_2d_denied_client_rejected_at_every_rcpt(self):
+        # delay_reject must not let a second recipient through after the first was refused
+        r, parsed = self.send(rcpts=[GOOD_RCPT, "other@example.com"],
+                              xclient=xclient_unresolved(DENIED_IP))
+        self.assertEqual([x.lines for x in r.replies_to("RCPT")],
+                         [[client_denied(DENIED_IP)]] * 2, self.diag())
+        self.assertTrue(r.reply_to("DATA").missing, "no DATA without recipients\n" + self.diag())
+        self.assertGreaterEqual(len(parsed), 1, self.diag())
+        for kv in parsed:
+            self.assertDecisionFields(kv, check="client_deny", action="reject", code="554")
+
     def test_3_allowed_client_passes_denied_sender(self):
         self.send(sender=BAD_SENDER, xclient=xclient_unresolved(ALLOWED_IP))
         self.assertReply("MAIL", "250 2.1.0 Ok", ok=True)
