@@ -88,9 +88,9 @@ enum Bridge {
 
     static func abort(_ ctx: OpaquePointer?) -> sfsistat {
         guard let ctx, let session = Session.current(ctx) else { return SMFIS_CONTINUE }
-        return session.drive(ctx, macros: []) { machine in
-            machine.aborted()
-            return .proceed
+        return session.drive(ctx, macros: Negotiation.queueMacros) { machine in
+            let flushed = machine.aborted()
+            return flushed.isEmpty ? .proceed : .respond(SessionMachine.Outcome(response: .proceed, decisions: flushed))
         }
     }
 

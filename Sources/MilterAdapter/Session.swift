@@ -35,7 +35,9 @@ final class Session {
     static func release(_ ctx: OpaquePointer) {
         guard let raw = smfi_getpriv(ctx) else { return }
         smfi_setpriv(ctx, nil)
-        Unmanaged<Session>.fromOpaque(raw).release()
+        let session = Unmanaged<Session>.fromOpaque(raw)
+        session.takeUnretainedValue().closed()
+        session.release()
     }
 
     /// Notes macros, runs one event through the pure machine, calls the engine if the machine
@@ -57,6 +59,11 @@ final class Session {
                 ?? SessionMachine.timedOut(stage)
             return answer(machine.resolved(result), ctx, stage: stage)
         }
+    }
+
+    /// Logs what still waited for a queue id when the connection goes away.
+    private func closed() {
+        for decision in machine.closed() { DecisionLog.log(decision, to: logger) }
     }
 
     private func answer(_ outcome: SessionMachine.Outcome, _ ctx: OpaquePointer, stage: Stage?) -> sfsistat {

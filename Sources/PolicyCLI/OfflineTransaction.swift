@@ -81,10 +81,6 @@ struct OfflineTransaction {
                 report.response = outcome.response
                 report.decision = outcome.decisions.last(where: { !$0.decision.dryRun })?.decision
                 report.stage = report.decision?.stage ?? stage ?? .rcpt
-                // A rejected recipient ends nothing but itself; anything else ends the message.
-                if case .reject = outcome.response, report.stage == .rcpt || report.decision?.stage.isConnectionStage == true {
-                    return false
-                }
                 return false
             }
         }
@@ -93,12 +89,17 @@ struct OfflineTransaction {
             { $0.connected(client) }, { $0.helo(helo) },
             { $0.mailFrom(EnvelopeAddress(sender == "" ? "<>" : sender)) },
         ]
-        for event in steps where !(await step(event(&machine))) { return report }
-        for recipient in recipients where !(await step(machine.rcptTo(EnvelopeAddress(recipient)))) { return report }
-        if !(await step(machine.data())) { return report }
+        /// Decisions still waiting for a queue id when the transaction ends early.
+        func finish() -> Report {
+            report.dryRunDecisions += machine.aborted().map(\.decision).filter(\.dryRun)
+            return report
+        }
+        for event in steps where !(await step(event(&machine))) { return finish() }
+        for recipient in recipients where !(await step(machine.rcptTo(EnvelopeAddress(recipient)))) { return finish() }
+        if !(await step(machine.data())) { return finish() }
         if let message {
             for header in message.headers { _ = machine.header(header) }
-            if !(await step(machine.endOfHeaders())) { return report }
+            if !(await step(machine.endOfHeaders())) { return finish() }
             _ = machine.body(message.body)
         }
         _ = await step(machine.endOfMessage())

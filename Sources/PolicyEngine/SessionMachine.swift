@@ -36,6 +36,11 @@ public struct SessionMachine: Sendable {
     public struct Outcome: Sendable {
         public let response: Response
         public let decisions: [LoggedDecision]
+
+        public init(response: Response, decisions: [LoggedDecision]) {
+            self.response = response
+            self.decisions = decisions
+        }
     }
 
     /// Bounds on what one session may make us remember, whatever the client sends.
@@ -104,11 +109,17 @@ public struct SessionMachine: Sendable {
     }
 
     public mutating func mailFrom(_ path: EnvelopeAddress, parameters: [String] = []) -> Action {
+        // Decisions of a transaction that ended without end-of-message or abort.
+        let leftover = deferred
+        deferred = []
         resetTransaction()
         sender = path
         mailParameters = parameters
         // A held connection decision already settles every message of this connection.
-        if heldDecision != nil { return .proceed }
+        if heldDecision != nil {
+            return leftover.isEmpty ? .proceed : .respond(Outcome(response: .proceed, decisions: leftover))
+        }
+        pendingLog = leftover
         return evaluate(.mail)
     }
 
@@ -121,17 +132,17 @@ public struct SessionMachine: Sendable {
             switch held.action {
             case .accept:
                 addRecipient(path)
-                return .respond(Outcome(response: .accept, decisions: logged))
+                return .respond(outcome(.accept, logged))
             case .discard:
                 addRecipient(path)
-                return .respond(Outcome(response: .discard, decisions: logged))
+                return .respond(outcome(.discard, logged))
             case .reject, .tempfail:
-                return .respond(Outcome(response: .reject(held.reply ?? .internalError), decisions: logged))
+                return .respond(outcome(.reject(held.reply ?? .internalError), logged))
             }
         }
         if messageAccepted || !activeStages.contains(.rcpt) {
             addRecipient(path)
-            return logged.isEmpty ? .proceed : .respond(Outcome(response: .proceed, decisions: logged))
+            return logged.isEmpty ? .proceed : .respond(outcome(.proceed, logged))
         }
         pendingLog = logged
         return evaluate(.rcpt)
@@ -161,14 +172,21 @@ public struct SessionMachine: Sendable {
         let action = evaluate(.endOfMessage)
         guard case .proceed = action else { return action }
         let headers = headersToAdd
+        let result = outcome(headers.isEmpty ? .proceed : .addHeaders(headers), [], endsMessage: true)
         finishMessage()
-        return headers.isEmpty ? .proceed : .respond(Outcome(response: .addHeaders(headers), decisions: []))
+        return result.decisions.isEmpty && headers.isEmpty ? .proceed : .respond(result)
     }
 
-    /// The MTA aborted the transaction (RSET, QUIT mid-message, a reject elsewhere).
-    public mutating func aborted() {
+    /// The MTA aborted the transaction (RSET, QUIT mid-message, a reject elsewhere). Returns the
+    /// decisions still waiting for a queue id, to be logged now.
+    public mutating func aborted() -> [LoggedDecision] {
+        let flushed = outcome(.proceed, [], endsMessage: true).decisions
         finishMessage()
+        return flushed
     }
+
+    /// The connection closed: the same as an abort for what is still to be logged.
+    public mutating func closed() -> [LoggedDecision] { aborted() }
 
     // MARK: Engine results
 
@@ -190,15 +208,16 @@ public struct SessionMachine: Sendable {
             if stage == .rcpt, let rcpt = currentRecipient { addRecipient(rcpt) }
             if stage == .endOfMessage {
                 let headers = headersToAdd
+                let result = outcome(headers.isEmpty ? .proceed : .addHeaders(headers), decisions, endsMessage: true)
                 finishMessage()
-                return Outcome(response: headers.isEmpty ? .proceed : .addHeaders(headers), decisions: decisions)
+                return result
             }
-            return Outcome(response: .proceed, decisions: decisions)
+            return outcome(.proceed, decisions)
         }
 
         if stage.isConnectionStage && delayReject {
             if stage == .connect { heldConnect = decision } else { heldHelo = decision }
-            return Outcome(response: .proceed, decisions: decisions)
+            return outcome(.proceed, decisions)
         }
 
         decisions.append(logged(decision))
@@ -220,8 +239,26 @@ public struct SessionMachine: Sendable {
         case .reject, .tempfail:
             response = .reject(decision.reply ?? .internalError)
         }
+        let result = outcome(response, decisions, endsMessage: stage == .endOfMessage)
         if stage == .endOfMessage { finishMessage() }
-        return Outcome(response: response, decisions: decisions)
+        return result
+    }
+
+    /// Decisions on a message that goes on (dry-run, an allow-listed recipient) wait until the
+    /// queue id is known — Postfix assigns it only at DATA — so that every line of a message can
+    /// be found by its queue id. They are logged at end of message, abort, close, or with the
+    /// next decision that ends or refuses something.
+    private mutating func outcome(_ response: Response, _ decisions: [LoggedDecision], endsMessage: Bool = false)
+        -> Outcome
+    {
+        let goesOn = !endsMessage && sender != nil && response == .proceed
+        if goesOn && queueID == nil {
+            deferred += decisions
+            return Outcome(response: response, decisions: [])
+        }
+        let all = (deferred + decisions).map { $0.queueID == nil ? $0.with(queueID: queueID) : $0 }
+        deferred = []
+        return Outcome(response: response, decisions: all)
     }
 
     /// The result the engine could not produce in time (the adapter's safety net).
@@ -236,6 +273,7 @@ public struct SessionMachine: Sendable {
     // MARK: Private
 
     private var pendingLog: [LoggedDecision] = []
+    private var deferred: [LoggedDecision] = []
 
     private var heldDecision: Decision? { heldConnect ?? heldHelo }
 
@@ -307,4 +345,9 @@ public struct LoggedDecision: Sendable, Equatable {
     public let helo: String?
     public let sender: EnvelopeAddress?
     public let recipient: EnvelopeAddress?
+
+    func with(queueID: String?) -> LoggedDecision {
+        LoggedDecision(
+            decision: decision, queueID: queueID, client: client, helo: helo, sender: sender, recipient: recipient)
+    }
 }

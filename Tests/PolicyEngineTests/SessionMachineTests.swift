@@ -122,12 +122,26 @@ struct Driver {
         _ = await d.run { $0.connected(ClientFacts(address: IPAddress("192.0.2.66"))) }
         _ = await d.run { $0.helo("mx.example") }
         #expect(await d.run { $0.mailFrom(EnvelopeAddress("bad@example.com")) } == .proceed)
-        #expect(d.logged.map(\.decision.check) == ["sender_deny"])
         #expect(await d.run { $0.rcptTo(EnvelopeAddress("x@example.com")) } == .proceed)
         #expect(await d.run { $0.rcptTo(EnvelopeAddress("y@example.com")) } == .proceed)
+        // The message goes on, so the lines wait for the queue id, which Postfix assigns at DATA.
+        #expect(d.logged.isEmpty)
+        d.machine.noteMacros(["i": "4XyZ123"])
+        #expect(await d.run { $0.endOfMessage() } == .proceed)
         #expect(d.logged.map(\.decision.check) == ["sender_deny", "client_deny"])
-        #expect(d.logged.allSatisfy { $0.decision.dryRun })
+        #expect(d.logged.allSatisfy { $0.decision.dryRun && $0.queueID == "4XyZ123" })
         #expect(d.logged.last?.recipient == EnvelopeAddress("x@example.com"))
+    }
+
+    @Test func waitingLinesAreLoggedAtAbortWithoutQueueID() async {
+        var d = Driver([Self.senderDeny], mode: .dryRun)
+        _ = await d.run { $0.connected(ClientFacts(address: IPAddress("192.0.2.1"))) }
+        _ = await d.run { $0.mailFrom(EnvelopeAddress("bad@example.com")) }
+        #expect(d.logged.isEmpty)
+        let flushed = d.machine.aborted()
+        #expect(flushed.map(\.decision.check) == ["sender_deny"])
+        #expect(flushed.first?.queueID == nil)
+        #expect(d.machine.closed().isEmpty)
     }
 
     @Test func eventsOutOfOrderNeverTrap() async {
@@ -136,8 +150,8 @@ struct Driver {
         #expect(await d.run { $0.body(Array("x\r\n".utf8)) } == .proceed)
         #expect(await d.run { $0.endOfMessage() } == .reject(.bareLF))
         _ = await d.run { $0.header(HeaderField(name: "X", value: String(repeating: "y", count: 65536))) }
-        d.machine.aborted()
-        d.machine.aborted()
+        _ = d.machine.aborted()
+        _ = d.machine.aborted()
         #expect(await d.run { $0.connected(ClientFacts()) } == .proceed)
         #expect(await d.run { $0.mailFrom(EnvelopeAddress("bad@example.com")) } == .reject(.senderDenied))
     }

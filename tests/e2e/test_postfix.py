@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import time
+import re
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -326,8 +327,11 @@ class DryRunGlobalTest(E2ECase):
         code, enh, text = split_reply(full_reply)
         rows = [kv for kv in self.last_parsed if kv.get("check") == check]
         self.assertEqual(len(rows), 1, f"one {check} decision line\n{self.diag()}")
+        # The message went on, so its line waited for Postfix's queue id: greppable by it.
+        queued = re.search(r"queued as ([0-9A-Za-z]+)", str(self.last.final_reply()))
+        self.assertIsNotNone(queued, self.diag())
         return self.assertDecisionFields(rows[0], dry_run="true", code=code, enhanced=enh,
-                                         text=text)
+                                         text=text, queue_id=queued.group(1))
 
     def test_5a_denied_sender_accepted_and_logged(self):
         self.send(sender=BAD_SENDER)
