@@ -79,8 +79,8 @@ final class DaemonProcess: @unchecked Sendable {
         stderrPath = directory + "/stderr.log"
         configuration = DaemonProcess.configurationFile(socketPath: socketPath, mode: mode, yaml: yaml)
         try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        FileManager.default.createFile(atPath: directory + "/stdout.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: directory + "/stdout.log", contents: nil)
 
         process = Process()
         process.executableURL = URL(fileURLWithPath: DaemonProcess.binaryPath)

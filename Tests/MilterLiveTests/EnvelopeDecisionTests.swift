@@ -84,7 +84,13 @@ struct EnvelopeDecisionTests {
         #expect(client.connect(hostname: "unknown", address: "192.0.2.66", family: "4", port: 41234).letsMailThrough)
         #expect(client.helo("client.example.test").letsMailThrough)
         #expect(client.mail(from: "good@example.org").letsMailThrough)
+        let offset = daemon.logOffset
         #expect(client.rcpt(to: "user@example.com") == .replyCode(Expected.clientDenied("192.0.2.66")))
+        let line = daemon.waitForLogLine(containing: ["decision", "check=client_deny"], after: offset)
+        #expect(line != nil, "no decision line for client_deny; stderr tail:\n\(daemon.logTail())")
+        if let line {
+            #expect(line.contains("action=reject") && line.contains("code=554") && line.contains("dry_run=false"), "\(line)")
+        }
         // Every further RCPT of the connection gets the same answer.
         #expect(client.rcpt(to: "other@example.com") == .replyCode(Expected.clientDenied("192.0.2.66")))
         client.abort()
