@@ -6,15 +6,23 @@ import Testing
 /// Many MTA connections at once, each on its own thread, as Postfix's smtpd processes do.
 @Suite("Live: concurrent connections", .serialized, .liveDaemon(LiveConfig.standard))
 struct ConcurrencyTests {
-    @Test("20 concurrent connections, 5 transactions each, all get the right answers")
+    @Test("20 concurrent connections, 20 transactions each, all get the right answers and one log line per decision")
     func twentyConcurrentConnections() async throws {
         let daemon = try currentDaemon()
         let socketPath = daemon.socketPath
         let threads = 20
-        let transactionsPerThread = 5
+        let transactionsPerThread = 20
         let failures = Mutex<[String]>([])
         let completed = Mutex(0)
         let group = DispatchGroup()
+        let offset = daemon.logOffset
+        var expectedSenderDenials = 0
+        var expectedClientDenials = 0
+        for thread in 0..<threads {
+            for round in 0..<transactionsPerThread {
+                if thread % 4 == 0 { expectedClientDenials += 1 } else if (thread + round) % 2 == 1 { expectedSenderDenials += 1 }
+            }
+        }
 
         for thread in 0..<threads {
             group.enter()
@@ -68,5 +76,18 @@ struct ConcurrencyTests {
         #expect(failed.isEmpty, "\(failed.count) failures:\n\(failed.prefix(10).joined(separator: "\n"))\nstderr tail:\n\(daemon.logTail())")
         #expect(completed.withLock { $0 } == threads * transactionsPerThread)
         #expect(daemon.isRunning)
+
+        // One decision line per refused transaction, none lost or doubled under concurrency.
+        func count(_ check: String) -> Int {
+            daemon.logLines(after: offset).filter { $0.contains("decision") && $0.contains("check=\(check)") }.count
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while (count("sender_deny") < expectedSenderDenials || count("client_deny") < expectedClientDenials)
+            && ContinuousClock.now < deadline
+        {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(count("sender_deny") == expectedSenderDenials)
+        #expect(count("client_deny") == expectedClientDenials)
     }
 }
