@@ -71,7 +71,6 @@ struct ConfigTest: ParsableCommand {
 
     func run() throws {
         let configuration = try options.load()
-        for warning in configuration.warnings { print("warning: \(warning)") }
         print("\(options.config): OK (\(configuration.checks.count) checks: \(configuration.checks.map(\.check.name).joined(separator: ", ")))")
     }
 }

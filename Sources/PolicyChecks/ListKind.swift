@@ -30,7 +30,7 @@ public struct PatternList: @unchecked Sendable {
     public var isEmpty: Bool { patterns.isEmpty }
 
     /// Accepts `/pattern/`; returns false if the entry is not in that form.
-    mutating func add(_ entry: String) throws(ListEntryError) -> Bool {
+    public mutating func add(_ entry: String) throws(ListEntryError) -> Bool {
         guard entry.count >= 2, entry.hasPrefix("/"), entry.hasSuffix("/") else { return false }
         let source = String(entry.dropFirst().dropLast())
         guard !source.isEmpty else { throw ListEntryError(entry: entry, problem: "empty regular expression") }
@@ -43,7 +43,7 @@ public struct PatternList: @unchecked Sendable {
     }
 
     /// The first pattern that matches anywhere in `text`.
-    func firstMatch(in text: String) -> String? {
+    public func firstMatch(in text: String) -> String? {
         for (source, regex) in patterns where (try? regex.firstMatch(in: text)) != nil { return "/\(source)/" }
         return nil
     }

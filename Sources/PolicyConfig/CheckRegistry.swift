@@ -31,7 +31,28 @@ enum CheckRegistry {
                 }
             }
         },
+        "fcrdns": { c, r in fcrdns(c, &r) },
+        "dnsbl": { c, r in dnsList(c, &r, name: "dnsbl", target: .client) },
+        "rhsbl_sender": { c, r in dnsList(c, &r, name: "rhsbl_sender", target: .senderDomain) },
+        "rhsbl_helo": { c, r in dnsList(c, &r, name: "rhsbl_helo", target: .heloName) },
+        "helo_ours": { c, r in heloOurs(c, &r) },
+        "helo_literal": { c, r in common(c, &r) { r in r.reply(c.node["reply"]).map { HeloLiteralCheck(reply: $0) } } },
+        "helo_fqdn": { c, r in common(c, &r) { r in r.reply(c.node["reply"]).map { HeloFQDNCheck(reply: $0) } } },
+        "helo_address": { c, r in
+            common(c, &r) { r in r.reply(c.node["reply"]).map { HeloAddressCheck(resolver: c.resolver, reply: $0) } }
+        },
+        "sender_domain": { c, r in
+            common(c, &r) { r in
+                let reply = r.reply(c.node["reply"])
+                let nullMX = r.reply(c.node["null_mx_reply"])
+                guard let reply, let nullMX else { return nil }
+                return SenderDomainCheck(resolver: c.resolver, reply: reply, nullMXReply: nullMX)
+            }
+        },
     ]
+
+    /// Checks that ask the DNS: a resolver is started only when one of them is enabled.
+    static let usesDNS: Set<String> = ["fcrdns", "dnsbl", "rhsbl_sender", "rhsbl_helo", "helo_address", "sender_domain"]
 
     /// Reads `enabled`, `mode` and `on_error`, then builds the check. Returns nil when disabled
     /// or invalid (the reader holds the errors).

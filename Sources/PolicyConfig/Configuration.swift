@@ -7,10 +7,15 @@ public struct Configuration: Sendable {
     public var milter: MilterSettings
     public var log: LogSettings
     public var engine: EngineSettings
+    public var dns: DNSSettings
     /// The checks, enabled and in configured order.
     public var checks: [ConfiguredCheck]
-    /// Warnings that do not stop the daemon (for `configtest` and the start-up log).
-    public var warnings: [String]
+    /// The DNS checks hold this slot; the daemon installs its resolver in it once started.
+    public let resolver: ResolverSlot
+    /// Where checks send operational warnings; the daemon installs a logging sink.
+    public let warnings: WarningSlot
+    /// True when an enabled check asks the DNS: only then is a resolver started.
+    public var needsResolver: Bool
 
     /// Builds the engine this configuration describes.
     public func makeEngine() -> Engine { Engine(settings: engine, checks: checks) }
@@ -68,6 +73,19 @@ public struct MilterSettings: Sendable, Equatable {
     public var pidfile: String?
     public var timeout: Duration
     public var backlog: Int
+}
+
+/// `dns:` settings.
+public struct DNSSettings: Sendable, Equatable {
+    public enum Mode: Sendable, Equatable {
+        case system
+        case recursive
+        case forwarders([String])
+    }
+
+    public var mode: Mode
+    public var timeout: Duration
+    public var transparentZones: [String]
 }
 
 /// `log:` settings.

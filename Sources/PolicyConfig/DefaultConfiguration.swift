@@ -43,8 +43,21 @@ engine:
   delay_reject: true
   # Order in which decisions combine: the first check in this list that accepts, rejects or
   # discards decides its stage. Checks left out keep their place after the listed ones.
-  order: [client_allow, helo_allow, sender_allow, recipient_allow, client_deny, helo_syntax, helo_deny,
-          sender_syntax, sender_deny, recipient_syntax, recipient_deny]
+  order: [client_allow, helo_allow, sender_allow, recipient_allow, client_deny, dnsbl, fcrdns, helo_syntax,
+          helo_ours, helo_deny, helo_literal, helo_fqdn, helo_address, rhsbl_helo, sender_syntax, sender_deny,
+          sender_domain, rhsbl_sender, recipient_syntax, recipient_deny]
+
+dns:
+  # system: forward to the name servers of /etc/resolv.conf. recursive: resolve from the root
+  # servers in-process (some DNSBLs, Spamhaus among them, refuse queries that come through big
+  # public resolvers). forwarders: forward to the servers in `forwarders` only.
+  mode: system
+  forwarders: []               # ["127.0.0.1@5353", "192.0.2.53"] (address@port)
+  # Each query may take at most this long; then it has failed (the asking check's on_error).
+  timeout: 5s
+  # Zones that unbound answers itself by default (RFC 6761 .test, the RFC 5737 reverse zones)
+  # and that should be asked of the servers instead: for test laboratories.
+  transparent_zones: []
 
 replies:
   # Used by on_error: tempfail, when a check fails internally (DNS timeout, store down).
@@ -135,5 +148,93 @@ checks:
     mode: enforce
     on_error: continue
     reply: {code: 550, enhanced: 5.1.3, text: "A valid address is required"}
+
+  # DNS checks. on_error applies when DNS does not answer in time or fails (SERVFAIL).
+
+  # Forward-confirmed reverse DNS: the client's PTR names must resolve back to its address.
+  # Actions: continue | tempfail (reply) | reject (reject_reply).
+  fcrdns:
+    enabled: false
+    mode: enforce
+    on_error: continue
+    no_ptr: tempfail
+    unconfirmed: tempfail
+    # Action when the confirmed name matches one of generic_patterns (regexes), such as
+    # dynamic pool names: ["^dyn", "([0-9]+[.-]){3}"].
+    generic: continue
+    generic_patterns: []
+    reply: {code: 451, enhanced: 4.7.25, text: "Bad reverse DNS: {ip} has no forward-confirmed host name"}
+    reject_reply: {code: 550, enhanced: 5.7.25, text: "Bad reverse DNS: {ip} has no forward-confirmed host name"}
+  # DNSBL and DNSWL zones for the client address, queried in parallel. Runs when `zones` is
+  # not empty. Each zone: {zone: NAME, codes: [127.0.0.2, 127.0.0.10-127.0.0.11], bitmask: 0,
+  # weight: 1, action: score}. codes/bitmask filter the answers (none: any 127.0.0.0/8 answer);
+  # action: score (add weight), tempfail, reject or accept (a DNSWL that ends checking).
+  # A total weight >= threshold refuses; <= allow_threshold (from negative DNSWL weights) accepts.
+  dnsbl:
+    enabled: true
+    mode: enforce
+    on_error: continue
+    zones: []
+    threshold: 1
+    allow_threshold: -1
+    # true: refuse with permanent_reply (5xx) instead of reply (4xx).
+    permanent: false
+    reply: {code: 451, enhanced: 4.7.1, text: "Listed on {list}: {reason}"}
+    permanent_reply: {code: 554, enhanced: 5.7.1, text: "The IP address of the sender ({ip}) was found in a DNS blacklist database and was therefore refused"}
+  # Domain-based lists (RHSBL) for the sender domain, same keys as dnsbl.
+  rhsbl_sender:
+    enabled: true
+    mode: enforce
+    on_error: continue
+    zones: []
+    threshold: 1
+    allow_threshold: -1
+    permanent: false
+    reply: {code: 451, enhanced: 4.7.1, text: "Listed on {list}: {reason}"}
+    permanent_reply: {code: 554, enhanced: 5.7.1, text: "The sender domain {domain} was found in a DNS blacklist database and was therefore refused"}
+  # Domain-based lists (RHSBL) for the HELO name, same keys as dnsbl.
+  rhsbl_helo:
+    enabled: true
+    mode: enforce
+    on_error: continue
+    zones: []
+    threshold: 1
+    allow_threshold: -1
+    permanent: false
+    reply: {code: 451, enhanced: 4.7.1, text: "Listed on {list}: {reason}"}
+    permanent_reply: {code: 554, enhanced: 5.7.1, text: "The HELO name {helo} was found in a DNS blacklist database and was therefore refused"}
+  # HELO that claims one of our names (exact, or .domain suffix) or addresses.
+  helo_ours:
+    enabled: false
+    mode: enforce
+    on_error: continue
+    names: []
+    addresses: []
+    reply: {code: 553, enhanced: 5.7.1, text: "sorry, your HELO host name has been denied (#5.7.1)"}
+  # HELO address literal that is not the client's address.
+  helo_literal:
+    enabled: false
+    mode: enforce
+    on_error: continue
+    reply: {code: 550, enhanced: 5.7.1, text: "The host name specified in HELO does not match IP address."}
+  # HELO name without a dot.
+  helo_fqdn:
+    enabled: false
+    mode: enforce
+    on_error: continue
+    reply: {code: 501, enhanced: 5.5.2, text: "EHLO Invalid domain address."}
+  # HELO name whose A/AAAA records do not contain the client address.
+  helo_address:
+    enabled: false
+    mode: enforce
+    on_error: continue
+    reply: {code: 550, enhanced: 5.7.1, text: "The host name specified in HELO does not match IP address."}
+  # Sender domain without MX and without A/AAAA, or with a null MX (RFC 7505).
+  sender_domain:
+    enabled: false
+    mode: enforce
+    on_error: continue
+    reply: {code: 550, enhanced: 5.1.8, text: "Sender domain does not have any MX records."}
+    null_mx_reply: {code: 550, enhanced: 5.7.27, text: "Sender address has null MX"}
 """#
 }

@@ -16,21 +16,55 @@ struct Validator {
         let delayReject = r.bool(engineNode?["delay_reject"])
         let internalError = r.reply(root["replies"]?["internal_error"])
 
+        let dns = dnsSettings(root["dns"], &r)
+        let resolver = ResolverSlot()
+        let warnings = WarningSlot()
+
         var checks: [(name: String, check: ConfiguredCheck)] = []
         if let checksNode = root["checks"] {
             for name in checksNode.keys {
                 guard let node = checksNode[name], let definition = CheckRegistry.definitions[name] else { continue }
-                let context = CheckContext(node: node, internalError: internalError ?? .internalError, files: ListFiles(baseDirectory: baseDirectory))
+                let context = CheckContext(
+                    node: node, internalError: internalError ?? .internalError,
+                    files: ListFiles(baseDirectory: baseDirectory), resolver: resolver, warn: warnings)
                 if let configured = definition(context, &r) { checks.append((name, configured)) }
             }
         }
         let ordered = order(checks, engineNode?["order"], &r)
 
-        guard let mode, let milter, let log, let budget, let delayReject, internalError != nil else { return nil }
+        guard let mode, let milter, let log, let budget, let delayReject, let dns, internalError != nil else {
+            return nil
+        }
         return Configuration(
             mode: mode, milter: milter, log: log,
-            engine: EngineSettings(mode: mode, stageBudget: budget, delayReject: delayReject),
-            checks: ordered, warnings: [])
+            engine: EngineSettings(mode: mode, stageBudget: budget, delayReject: delayReject), dns: dns,
+            checks: ordered, resolver: resolver, warnings: warnings,
+            needsResolver: ordered.contains { CheckRegistry.usesDNS.contains($0.check.name) })
+    }
+
+    private func dnsSettings(_ node: ConfigNode?, _ r: inout ConfigReader) -> DNSSettings? {
+        let mode = r.oneOf(node?["mode"], [("system", 0), ("recursive", 1), ("forwarders", 2)])
+        var forwarders: [String] = []
+        for (text, item) in r.scalarList(node?["forwarders"]) ?? [] {
+            let parts = text.split(separator: "@", maxSplits: 1)
+            let portOK = parts.count == 1 || Int(parts[1]).map { (1...65535).contains($0) } == true
+            if IPAddress(parts.first ?? "") == nil || !portOK {
+                r.fail(item, "expected an IP address, optionally with @port, got \"\(text)\"")
+            } else {
+                forwarders.append(text)
+            }
+        }
+        let timeout = r.duration(node?["timeout"], in: .milliseconds(100)...(.seconds(30)))
+        var zones: [String] = []
+        for (text, item) in r.scalarList(node?["transparent_zones"]) ?? [] {
+            if let name = DNSName(text) { zones.append(name.text + ".") } else { r.fail(item, "not a DNS name: \"\(text)\"") }
+        }
+        if mode == 2, forwarders.isEmpty, let modeNode = node?["mode"] {
+            r.fail(modeNode, "mode forwarders needs at least one address in dns.forwarders")
+        }
+        guard let mode, let timeout else { return nil }
+        let resolved: DNSSettings.Mode = mode == 0 ? .system : mode == 1 ? .recursive : .forwarders(forwarders)
+        return DNSSettings(mode: resolved, timeout: timeout, transparentZones: zones)
     }
 
     private func order(
@@ -94,6 +128,8 @@ struct CheckContext {
     let node: ConfigNode
     let internalError: SMTPReply
     let files: ListFiles
+    let resolver: ResolverSlot
+    let warn: WarningSlot
 }
 
 /// Reads list files: one entry a line, `#` starts a comment, blank lines ignored. Relative

@@ -39,6 +39,9 @@ public struct Transaction: Sendable {
     public var headers: [HeaderField]
     /// Body bytes seen so far.
     public var bodySize: Int
+    /// Facts earlier checks noted for later ones: `client_name` is the forward-confirmed host
+    /// name of the client.
+    public var facts: [String: String] = [:]
 
     public init(
         client: ClientFacts = ClientFacts(), helo: String? = nil, sender: EnvelopeAddress? = nil,

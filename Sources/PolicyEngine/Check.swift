@@ -27,6 +27,9 @@ public enum Verdict: Sendable, Equatable {
     case discard(because: String)
     /// Add a header at end of message; never stops evaluation.
     case annotate(HeaderField)
+    /// No opinion, but a fact for later checks and the log, e.g. `client_name` for the
+    /// forward-confirmed host name (``Transaction/facts``).
+    case note(String, String)
 }
 
 /// `enforce` acts on verdicts; `dry-run` only logs the decision it would have taken.

@@ -42,6 +42,8 @@ public struct TraceEntry: Sendable, Equatable {
     public let reason: String
     public let milliseconds: Double
     public let dryRun: Bool
+    /// The DNS queries the check made, when the engine traces them (`portcullis check`).
+    public let queries: [QueryRecord]
 }
 
 /// The combined outcome of one stage.
@@ -53,16 +55,19 @@ public struct StageResult: Sendable {
     public let dryRunDecisions: [Decision]
     /// Headers to add at end of message.
     public let headers: [HeaderField]
+    /// Facts checks noted for later stages (``Verdict/note(_:_:)``).
+    public let facts: [String: String]
     public let trace: [TraceEntry]
 
     public init(
         stage: Stage, decision: Decision? = nil, dryRunDecisions: [Decision] = [], headers: [HeaderField] = [],
-        trace: [TraceEntry] = []
+        facts: [String: String] = [:], trace: [TraceEntry] = []
     ) {
         self.stage = stage
         self.decision = decision
         self.dryRunDecisions = dryRunDecisions
         self.headers = headers
+        self.facts = facts
         self.trace = trace
     }
 }

@@ -7,7 +7,7 @@ import PolicyCore
 public enum DecisionLog {
     /// Metadata keys in the order the log handler prints them.
     public static let keyOrder = [
-        "queue_id", "client_ip", "helo", "sender", "rcpt", "check", "stage", "action", "code", "enhanced", "text",
+        "queue_id", "client_ip", "client_name", "helo", "sender", "rcpt", "check", "stage", "action", "code", "enhanced", "text",
         "dry_run", "reason",
     ]
 
@@ -29,6 +29,7 @@ public enum DecisionLog {
             "dry_run": "\(d.dryRun)",
             "reason": "\(LogSafe.escape(d.reason))",
         ]
+        if let name = entry.clientName { m["client_name"] = "\(name)" }
         if let reply = d.reply {
             m["code"] = "\(reply.code)"
             m["enhanced"] = "\(reply.enhanced)"

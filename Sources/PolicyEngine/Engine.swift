@@ -11,11 +11,17 @@ public struct EngineSettings: Sendable, Equatable {
     public var stageBudget: Duration
     /// Hold connect and HELO decisions until the first RCPT (as Postfix's `smtpd_delay_reject`).
     public var delayReject: Bool
+    /// Record every DNS query of every check in the trace (`portcullis check`).
+    public var traceQueries: Bool
 
-    public init(mode: CheckMode = .enforce, stageBudget: Duration = .seconds(10), delayReject: Bool = true) {
+    public init(
+        mode: CheckMode = .enforce, stageBudget: Duration = .seconds(10), delayReject: Bool = true,
+        traceQueries: Bool = false
+    ) {
         self.mode = mode
         self.stageBudget = stageBudget
         self.delayReject = delayReject
+        self.traceQueries = traceQueries
     }
 }
 
@@ -46,7 +52,7 @@ public final class Engine: Sendable {
     /// a check still running when the budget ends is cancelled and counts as an error.
     public func evaluate(_ stage: Stage, _ tx: Transaction, logger: Logger) async -> StageResult {
         guard let list = byStage[stage], !list.isEmpty else { return StageResult(stage: stage) }
-        let outcomes = await StageRun.run(list, tx, budget: settings.stageBudget)
+        let outcomes = await StageRun.run(list, tx, budget: settings.stageBudget, traceQueries: settings.traceQueries)
         return combine(stage, list, outcomes, tx: tx, logger: logger)
     }
 
@@ -56,6 +62,7 @@ public final class Engine: Sendable {
         var decision: Decision? = nil
         var dryRuns: [Decision] = []
         var headers: [HeaderField] = []
+        var facts: [String: String] = [:]
         var trace: [TraceEntry] = []
         let values = tx.replyValues
 
@@ -65,17 +72,19 @@ public final class Engine: Sendable {
             var verdict: Verdict
             var label: String? = nil
             var elapsed = 0.0
+            var queries: [QueryRecord] = []
             switch outcome {
-            case .verdict(let v, let ms)?:
+            case .verdict(let v, let ms, let q)?:
                 verdict = v
                 elapsed = ms
-            case .failed(let message, let ms)?:
+                queries = q
+            case .failed(let message, let ms, let q)?:
                 elapsed = ms
+                queries = q
                 label = "error"
                 verdict = apply(configured.onError, name: name, stage: stage, why: message, logger: logger)
             case nil:
-                elapsed = Double(settings.stageBudget.components.seconds) * 1000
-                    + Double(settings.stageBudget.components.attoseconds) / 1e15
+                elapsed = settings.stageBudget.milliseconds
                 label = "timeout"
                 let why = "no answer within the \(settings.stageBudget) stage budget"
                 verdict = apply(configured.onError, name: name, stage: stage, why: why, logger: logger)
@@ -89,6 +98,9 @@ public final class Engine: Sendable {
             case .annotate(let header):
                 headers.append(header)
                 reason = "\(header.name): \(header.value)"
+            case .note(let key, let value):
+                facts[key] = value
+                reason = "\(key)=\(value)"
             case .accept(let because):
                 reason = because
                 made = Decision(check: name, stage: stage, action: .accept, reply: nil, reason: because, dryRun: false)
@@ -104,7 +116,7 @@ public final class Engine: Sendable {
             trace.append(
                 TraceEntry(
                     check: name, stage: stage, verdict: label ?? made?.action.rawValue ?? verdictName(verdict),
-                    reason: reason, milliseconds: elapsed, dryRun: dryRun))
+                    reason: reason, milliseconds: elapsed, dryRun: dryRun, queries: queries))
             guard let made else { continue }
             if dryRun {
                 dryRuns.append(made.asDryRun())
@@ -112,7 +124,8 @@ public final class Engine: Sendable {
                 decision = made
             }
         }
-        return StageResult(stage: stage, decision: decision, dryRunDecisions: dryRuns, headers: headers, trace: trace)
+        return StageResult(
+            stage: stage, decision: decision, dryRunDecisions: dryRuns, headers: headers, facts: facts, trace: trace)
     }
 
     private func apply(_ policy: ErrorPolicy, name: String, stage: Stage, why: String, logger: Logger) -> Verdict {
@@ -134,6 +147,7 @@ public final class Engine: Sendable {
         case .reject(let r, _): return r.isTransient ? "tempfail" : "reject"
         case .discard: return "discard"
         case .annotate: return "annotate"
+        case .note: return "dunno"
         }
     }
 }
@@ -143,23 +157,30 @@ public final class Engine: Sendable {
 /// cancellation: a stuck check can never stall the stage.
 enum StageRun {
     enum Outcome: Sendable {
-        case verdict(Verdict, ms: Double)
-        case failed(String, ms: Double)
+        case verdict(Verdict, ms: Double, queries: [QueryRecord])
+        case failed(String, ms: Double, queries: [QueryRecord])
     }
 
-    static func run(_ list: [ConfiguredCheck], _ tx: Transaction, budget: Duration) async -> [Outcome?] {
+    static func run(_ list: [ConfiguredCheck], _ tx: Transaction, budget: Duration, traceQueries: Bool) async
+        -> [Outcome?]
+    {
         let run = Collector(count: list.count)
         let outcomes = await withCheckedContinuation { (continuation: CheckedContinuation<[Outcome?], Never>) in
             run.start(continuation)
             let clock = ContinuousClock()
             for (index, configured) in list.enumerated() {
                 let task = Task {
+                    let trace = traceQueries ? QueryTrace() : nil
                     let start = clock.now
                     do {
-                        let verdict = try await configured.check.evaluate(tx)
-                        run.finish(index, .verdict(verdict, ms: milliseconds(clock.now - start)))
+                        let verdict = try await QueryTrace.$current.withValue(trace) {
+                            try await configured.check.evaluate(tx)
+                        }
+                        run.finish(index, .verdict(verdict, ms: (clock.now - start).milliseconds, queries: trace?.all ?? []))
                     } catch {
-                        run.finish(index, .failed(String(describing: error), ms: milliseconds(clock.now - start)))
+                        run.finish(
+                            index,
+                            .failed(String(describing: error), ms: (clock.now - start).milliseconds, queries: trace?.all ?? []))
                     }
                 }
                 run.track(task)
@@ -172,10 +193,6 @@ enum StageRun {
         }
         run.cancelAll()
         return outcomes
-    }
-
-    static func milliseconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 
     final class Collector: Sendable {

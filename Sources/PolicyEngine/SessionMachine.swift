@@ -58,6 +58,8 @@ public struct SessionMachine: Sendable {
     private var heldConnect: Decision?
     private var heldHelo: Decision?
     private var heldDryRun: [Decision] = []
+    /// Facts noted by checks; connection facts (connect/HELO) survive transactions.
+    private var facts: [String: String] = [:]
 
     // Transaction.
     private var sender: EnvelopeAddress?
@@ -197,6 +199,7 @@ public struct SessionMachine: Sendable {
         var decisions = pendingLog
         pendingLog = []
         headersToAdd += result.headers
+        facts.merge(result.facts) { _, new in new }
 
         if stage.isConnectionStage && delayReject {
             heldDryRun += result.dryRunDecisions
@@ -321,18 +324,21 @@ public struct SessionMachine: Sendable {
     }
 
     private func snapshot(_ stage: Stage) -> Transaction {
-        Transaction(
+        var tx = Transaction(
             client: client, helo: helo, sender: sender,
             currentRecipient: stage == .rcpt ? currentRecipient : nil,
             // The full list only from DATA on: copying it at every RCPT would cost O(n²).
             recipients: stage >= .data ? recipients : [],
             recipientCount: recipientCount, mailParameters: mailParameters, queueID: queueID, macros: macros,
             headers: stage >= .endOfHeaders ? headers : [], bodySize: bodySize)
+        tx.facts = facts
+        return tx
     }
 
     private func logged(_ decision: Decision) -> LoggedDecision {
         LoggedDecision(
-            decision: decision, queueID: queueID, client: client.address, helo: helo, sender: sender,
+            decision: decision, queueID: queueID, client: client.address, clientName: facts["client_name"], helo: helo,
+            sender: sender,
             recipient: decision.stage >= .rcpt || decision.stage.isConnectionStage ? currentRecipient : nil)
     }
 }
@@ -342,12 +348,15 @@ public struct LoggedDecision: Sendable, Equatable {
     public let decision: Decision
     public let queueID: String?
     public let client: IPAddress?
+    /// The forward-confirmed host name, when a check confirmed one.
+    public let clientName: String?
     public let helo: String?
     public let sender: EnvelopeAddress?
     public let recipient: EnvelopeAddress?
 
     func with(queueID: String?) -> LoggedDecision {
         LoggedDecision(
-            decision: decision, queueID: queueID, client: client, helo: helo, sender: sender, recipient: recipient)
+            decision: decision, queueID: queueID, client: client, clientName: clientName, helo: helo, sender: sender,
+            recipient: recipient)
     }
 }
