@@ -184,7 +184,8 @@ public struct DNSListCheck: Check {
         case .client:
             return tx.client.address.map(DNSName.reversedLabels)
         case .senderDomain:
-            return tx.sender?.mailbox.flatMap { DNSName($0.domain)?.text }
+            guard let domain = tx.sender?.mailbox?.domain, !DomainName.isAddressLiteral(domain) else { return nil }
+            return DNSName(domain)?.text
         case .heloName:
             guard let helo = tx.helo, !DomainName.isAddressLiteral(helo) else { return nil }
             return DNSName(helo)?.text

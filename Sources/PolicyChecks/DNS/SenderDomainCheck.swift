@@ -23,7 +23,9 @@ public struct SenderDomainCheck: Check {
 
     public func evaluate(_ tx: Transaction) async throws -> Verdict {
         // The null sender and address literals have no domain to look up.
-        guard let mailbox = tx.sender?.mailbox, let domain = DNSName(mailbox.domain) else { return .dunno }
+        guard let mailbox = tx.sender?.mailbox, !DomainName.isAddressLiteral(mailbox.domain),
+            let domain = DNSName(mailbox.domain)
+        else { return .dunno }
         switch try await resolver.query(domain, .mx) {
         case .records(let records):
             let mx = records.compactMap { if case .mx(let m) = $0 { return m } else { return nil } }
