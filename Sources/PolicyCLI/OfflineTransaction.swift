@@ -137,6 +137,12 @@ extension OfflineTransaction.Report {
             [
                 "check": $0.check, "stage": $0.stage.rawValue, "verdict": $0.verdict, "reason": $0.reason,
                 "ms": ($0.milliseconds * 1000).rounded() / 1000, "dry_run": $0.dryRun,
+                "queries": $0.queries.map { query in
+                    [
+                        "name": query.name, "type": query.type.rawValue, "answer": query.outcome,
+                        "ms": (query.milliseconds * 1000).rounded() / 1000,
+                    ] as [String: Any]
+                },
             ] as [String: Any]
         }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
@@ -160,6 +166,10 @@ extension OfflineTransaction.Report {
             let reason = entry.reason.isEmpty ? "" : "  \(entry.reason)"
             let ms = String(format: "%.3f", entry.milliseconds)
             lines.append("  \(entry.stage.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0))\(entry.check.padding(toLength: 18, withPad: " ", startingAt: 0))\(entry.verdict.padding(toLength: 9, withPad: " ", startingAt: 0))\(ms) ms\(entry.dryRun ? "  [dry-run]" : "")\(reason)")
+            for query in entry.queries {
+                let qms = String(format: "%.3f", query.milliseconds)
+                lines.append("      dns \(query.name) \(query.type): \(query.outcome) (\(qms) ms)")
+            }
         }
         return lines.joined(separator: "\n")
     }
