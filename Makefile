@@ -8,11 +8,12 @@ CONFIG ?= examples/portcullis.yml
 BIN_DEBUG := .build/debug/portcullis
 BIN_RELEASE := .build/release/portcullis
 
-# Debian packages: libmilter to build and run; Postfix and swaks for the end-to-end tests.
-RUN_PACKAGES := libmilter-dev
-TEST_PACKAGES := libmilter-dev postfix swaks python3
+# Debian packages: libmilter and libunbound to build and run; Postfix, swaks and NSD (the test
+# DNS server, run as a child process on a loopback port, never as a service) for the tests.
+RUN_PACKAGES := libmilter-dev libunbound-dev
+TEST_PACKAGES := $(RUN_PACKAGES) postfix swaks nsd python3
 
-.PHONY: all build release run test test-unit test-e2e deps-run deps-test users clean print-defaults check-examples
+.PHONY: all build release run test test-unit test-e2e test-dns deps-run deps-test users clean print-defaults check-examples bench
 
 all: build
 
@@ -24,6 +25,7 @@ define apt_install
 	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 	  echo "postfix postfix/mailname string localhost" | debconf-set-selections; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  if echo "$$missing" | grep -qw nsd; then systemctl disable --now nsd >/dev/null 2>&1 || true; fi; \
 	fi
 endef
 
@@ -52,6 +54,7 @@ test: deps-test
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	$(MAKE) --no-print-directory check-examples
 	swift test --skip-build --parallel --num-workers 2
+	python3 -m unittest discover -s tests/dns -p 'test_*.py'
 	PORTCULLIS_BIN=$(CURDIR)/$(BIN_DEBUG) python3 tests/e2e/run.py
 
 test-unit: deps-run
@@ -59,6 +62,13 @@ test-unit: deps-run
 
 test-e2e: deps-test build
 	PORTCULLIS_BIN=$(CURDIR)/$(BIN_DEBUG) python3 tests/e2e/run.py
+
+test-dns: deps-test
+	python3 -m unittest discover -s tests/dns -p 'test_*.py'
+
+# Benchmarks report numbers; they never fail on speed. The debug build is not representative.
+bench: deps-test release
+	python3 bench/dns_bench.py --bin $(CURDIR)/$(BIN_RELEASE)
 
 # The example configuration is the defaults, verbatim, and it must load.
 check-examples:
