@@ -90,6 +90,7 @@ class ExampleZoneTest(Base):
         self.assertAnswer("mismatch.example.test", "A", ["192.0.2.99"])
         self.assertAnswer("dyn-192-0-2-22.example.test", "A", ["192.0.2.22"])
         self.assertAnswer("helo.example.test", "A", ["192.0.2.20"])
+        self.assertAnswer("listed.example.test", "A", ["192.0.2.29"])
 
     def test_sender_domains(self):
         self.assertAnswer("withmx.example.test", "MX", [(10, "mx.example.test.")])
@@ -123,7 +124,8 @@ class ExampleZoneTest(Base):
 
 class ReverseZoneTest(Base):
     def test_v4_ptrs(self):
-        for last, name in ((10, "mx"), (20, "good"), (21, "mismatch"), (22, "dyn-192-0-2-22")):
+        for last, name in ((10, "mx"), (20, "good"), (21, "mismatch"), (22, "dyn-192-0-2-22"),
+                           (29, "listed")):
             with self.subTest(last):
                 self.assertAnswer(f"{last}.2.0.192.in-addr.arpa", "PTR", [f"{name}.example.test."])
 
@@ -155,6 +157,7 @@ class ListZoneTest(Base):
         self.assertAnswer("26.2.0.192.bl.example.test", "A", ["127.0.0.2"])
         self.assertAnswer("28.2.0.192.bl.example.test", "A", ["127.0.0.2"])
         self.assertNODATA("28.2.0.192.bl.example.test", "TXT")
+        self.assertAnswer("29.2.0.192.bl.example.test", "TXT", [["192.0.2.29 is listed"]])
         self.assertAnswer(v6_reverse("2001:db8::24", "bl.example.test"), "A", ["127.0.0.2"])
         self.assertAnswer(v6_reverse("2001:db8::24", "bl.example.test"), "TXT",
                           [["2001:db8::24 is listed"]])
