@@ -32,6 +32,9 @@ struct Validator {
         }
         let ordered = order(checks, engineNode?["order"], &r)
 
+        if let dns, let budget, dns.timeout >= budget, let node = root["dns"]?["timeout"] {
+            r.fail(node, "must be shorter than engine.stage_budget (\(ConfigReader.format(budget))), or no DNS check could ever answer in time")
+        }
         guard let mode, let milter, let log, let budget, let delayReject, let dns, internalError != nil else {
             return nil
         }

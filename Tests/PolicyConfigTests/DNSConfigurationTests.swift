@@ -35,6 +35,7 @@ import Testing
         ("dns: {forwarders: [nameserver.example]}", "expected an IP address"),
         ("dns: {forwarders: [\"127.0.0.1@99999\"]}", "expected an IP address"),
         ("dns: {timeout: 1h}", "out of range 100ms...30s"),
+        ("dns: {timeout: 12s}", "must be shorter than engine.stage_budget (10s)"),
         ("checks: {dnsbl: {zones: [{zone: bl.example, weight: x}]}}", "expected a whole number"),
         ("checks: {dnsbl: {zones: [{zone: bl.example, colour: red}]}}", "unknown key \"colour\""),
         ("checks: {dnsbl: {zones: [{weight: 1}]}}", "a zone needs `zone: NAME`"),
