@@ -195,13 +195,16 @@ public struct DNSListCheck: Check {
     private func lookUp(_ key: String, in zone: DNSListZone) async -> ZoneResult {
         // Names longer than 253 bytes cannot be asked: not listed, and no query.
         guard let name = DNSName("\(key).\(zone.zone.text)") else { return .unlisted }
-        if await !health.isUsable(zone, probe: { await self.probe(zone) }) { return .unlisted }
+        // The test-point probe (first use, then every ten minutes) runs beside the query, so a
+        // cold zone costs one round trip, not two.
+        async let usable = health.isUsable(zone, probe: { await self.probe(zone) })
         let answer: DNSAnswer
         do {
             answer = try await resolver.query(name, .a)
         } catch {
-            return .failed(error)
+            return await usable ? .failed(error) : .unlisted
         }
+        guard await usable else { return .unlisted }
         let codes = answer.addresses
         guard !codes.isEmpty else { return .unlisted }
         if codes.contains(where: { ZoneHealth.refused.contains($0) }) {
