@@ -16,6 +16,8 @@ let package = Package(
     targets: [
         // C: libmilter headers and the smfi_setmlreply shim. Imported by MilterAdapter only.
         .systemLibrary(name: "CMilter", providers: [.apt(["libmilter-dev"])]),
+        // C: libunbound headers. Imported by DNSResolverC only.
+        .systemLibrary(name: "CResolver", providers: [.apt(["libunbound-dev"])]),
 
         // Layer 0: values and ports. Standard library only.
         .target(name: "PolicyCore"),
@@ -35,6 +37,10 @@ let package = Package(
             dependencies: [
                 "CMilter", "PolicyCore", "PolicyEngine", .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .target(
+            name: "DNSResolverC",
+            dependencies: ["CResolver", "PolicyCore", .product(name: "Logging", package: "swift-log")]
         ),
         // Layer 4: composition root and CLI.
         .target(
@@ -65,6 +71,7 @@ let package = Package(
         ),
         .testTarget(name: "MilterAdapterTests", dependencies: ["MilterAdapter", "PolicyCore"]),
         .testTarget(name: "MilterLiveTests", dependencies: ["PolicyCore"]),
+        .testTarget(name: "DNSResolverCTests", dependencies: ["DNSResolverC", "PolicyCore"]),
     ],
     swiftLanguageModes: [.v6]
 )
