@@ -306,11 +306,10 @@ final class ResolverLoop: @unchecked Sendable {
                 ub_resolve_async(
                     context, name, query.type.rrtype, 1 /* IN */, retained.toOpaque(),
                     { argument, error, result in
-                        guard let argument else { return }
-                        let box = Unmanaged<CallbackBox>.fromOpaque(argument).takeRetainedValue()
                         let outcome = UnboundOutcome(error: error, result: result)
                         if let result { ub_resolve_free(result) }
-                        box.deliver(outcome)
+                        guard let argument else { return }
+                        Unmanaged<CallbackBox>.fromOpaque(argument).takeRetainedValue().deliver(outcome)
                     }, &asyncID)
             }
             if status != 0 {

@@ -103,7 +103,7 @@ import Testing
         task.cancel()
         let (error, _) = await task.value
         #expect(error == .timeout(name: "host.test", type: .a))
-        #expect(ContinuousClock.now - cancelled < .milliseconds(500))
+        #expect(ContinuousClock.now - cancelled < .seconds(1))
         #expect(resolver.waitingCount == 0)
     }
 

