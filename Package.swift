@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "PolicyCLI",
             dependencies: [
-                "PolicyCore", "PolicyEngine", "PolicyChecks", "PolicyConfig", "MilterAdapter",
+                "PolicyCore", "PolicyEngine", "PolicyChecks", "PolicyConfig", "MilterAdapter", "DNSResolverC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

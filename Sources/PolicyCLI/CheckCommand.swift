@@ -58,7 +58,11 @@ struct CheckCommand: AsyncParsableCommand {
         let envelope = OfflineTransaction(
             client: ClientFacts(address: IPAddress(clientIP), hostname: clientName), helo: helo, sender: from,
             recipients: rcpt, message: content)
-        let report = await envelope.evaluate(with: configuration.makeEngine(), logger: logger)
+        var engineSettings = configuration.engine
+        engineSettings.traceQueries = true
+        let resolver = try Resolvers.start(for: configuration, logger: logger)
+        defer { resolver?.shutdown() }
+        let report = await envelope.evaluate(with: Engine(settings: engineSettings, checks: configuration.checks), logger: logger)
         switch format {
         case .json: print(report.json())
         case .text: print(report.text())

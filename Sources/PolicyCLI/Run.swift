@@ -47,6 +47,8 @@ struct Run: ParsableCommand {
             connection: milter.socket.description, unixPath: unixPath, socketMode: milter.socketMode,
             socketGroup: milter.socketGroup, user: milter.user, pidfile: pidfile ?? milter.pidfile,
             timeoutSeconds: Int32(clamping: milter.timeout.components.seconds), backlog: Int32(milter.backlog))
+        let resolver = try Resolvers.start(for: configuration, logger: logger)
+        defer { resolver?.shutdown() }
         do {
             try MilterServer.run(settings, runtime: Runtime(engine: configuration.makeEngine(), logger: logger))
         } catch {
