@@ -42,3 +42,26 @@ import Testing
         #expect(IPNetwork("::/129") == nil)
     }
 }
+
+@Suite struct DNSNameTests {
+    @Test(arguments: [
+        "", ".", "a..b", ".a", String(repeating: "a", count: 64) + ".example",
+        (0..<4).map { _ in String(repeating: "x", count: 63) }.joined(separator: ".") + ".example",
+        "bad name.example", "tab\there.example", "back\\slash.example", "ümlaut.example",
+    ])
+    func refusesNamesThatCannotBeAsked(_ text: String) {
+        #expect(DNSName(text) == nil)
+    }
+
+    @Test func normalisesCaseAndTheTrailingDot() {
+        #expect(DNSName("MX.Example.TEST.")?.text == "mx.example.test")
+        #expect(DNSName(String(repeating: "a", count: 63) + ".example")?.labels.count == 2)
+    }
+
+    @Test func reverseNamesForBothFamilies() {
+        #expect(DNSName.reverse(IPAddress("192.0.2.1")!).text == "1.2.0.192.in-addr.arpa")
+        #expect(
+            DNSName.reverse(IPAddress("2001:db8::1")!).text
+                == "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa")
+    }
+}
