@@ -13,7 +13,8 @@ enum Bridge {
         guard let ctx, let pf0, let pf1 else { return SMFIS_ALL_OPTS }
         guard let runtime = Installed.runtime() else { return SMFIS_TEMPFAIL }
         let negotiation = Negotiation(
-            activeStages: runtime.engine.activeStages, offeredActions: f0, offeredProtocol: f1)
+            activeStages: runtime.engine.activeStages, needsHeaders: SessionMachine.needsHeaders(runtime.engine),
+            offeredActions: f0, offeredProtocol: f1)
         pf0.pointee = negotiation.actions
         pf1.pointee = negotiation.protocolFlags
         pf2?.pointee = 0

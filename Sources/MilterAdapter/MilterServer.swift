@@ -43,7 +43,7 @@ public struct MilterStartupError: Error, CustomStringConvertible {
 /// thread that sigwaits on SIGHUP, SIGTERM and SIGINT, each of which stops it.
 public enum MilterServer {
     /// The flags of the actions we may take; negotiation narrows them per connection.
-    static let registeredFlags = UInt(SMFIF_ADDHDRS) | UInt(SMFIF_SETSYMLIST)
+    static let registeredFlags = UInt(SMFIF_ADDHDRS) | UInt(SMFIF_CHGHDRS) | UInt(SMFIF_SETSYMLIST)
 
     public static func run(_ settings: ListenerSettings, runtime: Runtime) throws(MilterStartupError) {
         let logger = runtime.logger

@@ -9,13 +9,13 @@ struct Negotiation: Equatable {
 
     /// The envelope events (connect, HELO, MAIL, RCPT) are always requested: every decision
     /// line names the client, HELO, sender and recipient.
-    init(activeStages: Set<Stage>, offeredActions: UInt, offeredProtocol: UInt) {
-        var actions = UInt(SMFIF_ADDHDRS)
+    init(activeStages: Set<Stage>, needsHeaders: Bool = false, offeredActions: UInt, offeredProtocol: UInt) {
+        var actions = UInt(SMFIF_ADDHDRS) | UInt(SMFIF_CHGHDRS)
         if offeredActions & UInt(SMFIF_SETSYMLIST) != 0 { actions |= UInt(SMFIF_SETSYMLIST) }
         var flags = UInt(SMFIP_NOUNKNOWN)
         let content = activeStages.contains(.endOfMessage)
         if !activeStages.contains(.data) { flags |= UInt(SMFIP_NODATA) }
-        if !activeStages.contains(.endOfHeaders) && !content { flags |= UInt(SMFIP_NOHDRS) }
+        if !activeStages.contains(.endOfHeaders) && !content && !needsHeaders { flags |= UInt(SMFIP_NOHDRS) }
         if !activeStages.contains(.endOfHeaders) { flags |= UInt(SMFIP_NOEOH) }
         if !content { flags |= UInt(SMFIP_NOBODY) }
         self.actions = actions & offeredActions

@@ -79,8 +79,17 @@ final class Session {
             // libmilter takes no reply text at xxfi_connect (smfi_setreply(3)); the MTA uses its own.
             if stage == .connect { return ReplyEncoder.status(for: reply) }
             return ReplyEncoder.apply(reply, to: ctx, logger: logger)
-        case .addHeaders(let headers):
-            for header in headers {
+        case .editHeaders(let edits):
+            for position in edits.remove {
+                // A NULL value deletes the field (smfi_chgheader(3)).
+                let status = position.name.withCString {
+                    smfi_chgheader(ctx, UnsafeMutablePointer(mutating: $0), Int32(clamping: position.index), nil)
+                }
+                if status != MI_SUCCESS {
+                    logger.warning("libmilter refused to remove a header", metadata: ["header": "\(position.name)"])
+                }
+            }
+            for header in edits.add {
                 let status = header.name.withCString { n in
                     header.value.withCString { v in
                         smfi_addheader(ctx, UnsafeMutablePointer(mutating: n), UnsafeMutablePointer(mutating: v))

@@ -75,7 +75,7 @@ struct OfflineTransaction {
                 if logged.decision.dryRun { report.dryRunDecisions.append(logged.decision) }
             }
             switch outcome.response {
-            case .proceed, .addHeaders:
+            case .proceed, .editHeaders:
                 return true
             case .accept, .reject, .discard:
                 report.response = outcome.response

@@ -17,6 +17,31 @@ public enum Stage: String, Sendable, Hashable, CaseIterable, Comparable, CustomS
     public var isConnectionStage: Bool { self == .connect || self == .helo }
 }
 
+/// Header changes at end of message: fields to add, and fields to remove, each named by its
+/// name and its 1-based position among the fields of that name (as `smfi_chgheader` wants).
+public struct HeaderEdits: Sendable, Hashable {
+    public var add: [HeaderField]
+    public var remove: [HeaderPosition]
+
+    public init(add: [HeaderField] = [], remove: [HeaderPosition] = []) {
+        self.add = add
+        self.remove = remove
+    }
+
+    public var isEmpty: Bool { add.isEmpty && remove.isEmpty }
+}
+
+/// The `index`-th field called `name` (1-based, case-insensitive) in the message as received.
+public struct HeaderPosition: Sendable, Hashable {
+    public let name: String
+    public let index: Int
+
+    public init(name: String, index: Int) {
+        self.name = name
+        self.index = index
+    }
+}
+
 /// One header field as the MTA passed it (name and unfolded value).
 public struct HeaderField: Sendable, Hashable {
     public let name: String

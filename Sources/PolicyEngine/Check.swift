@@ -25,8 +25,8 @@ public enum Verdict: Sendable, Equatable {
     case reject(SMTPReply, because: String)
     /// Accept the message and throw it away.
     case discard(because: String)
-    /// Add a header at end of message; never stops evaluation.
-    case annotate(HeaderField)
+    /// Add headers at end of message; never stops evaluation.
+    case annotate([HeaderField])
     /// No opinion, but a fact for later checks and the log, e.g. `client_name` for the
     /// forward-confirmed host name (``Transaction/facts``).
     case note(String, String)

@@ -13,15 +13,21 @@ public struct EngineSettings: Sendable, Equatable {
     public var delayReject: Bool
     /// Record every DNS query of every check in the trace (`portcullis check`).
     public var traceQueries: Bool
+    /// Our authserv-id for Authentication-Results (RFC 8601); empty: the MTA's host name (macro `j`).
+    public var authservID: String
+    /// Remove incoming Authentication-Results fields that claim our authserv-id (RFC 8601 §5).
+    public var removeForgedAuthenticationResults: Bool
 
     public init(
         mode: CheckMode = .enforce, stageBudget: Duration = .seconds(10), delayReject: Bool = true,
-        traceQueries: Bool = false
+        traceQueries: Bool = false, authservID: String = "", removeForgedAuthenticationResults: Bool = false
     ) {
         self.mode = mode
         self.stageBudget = stageBudget
         self.delayReject = delayReject
         self.traceQueries = traceQueries
+        self.authservID = authservID
+        self.removeForgedAuthenticationResults = removeForgedAuthenticationResults
     }
 }
 
@@ -95,9 +101,9 @@ public final class Engine: Sendable {
             switch verdict {
             case .dunno:
                 break
-            case .annotate(let header):
-                headers.append(header)
-                reason = "\(header.name): \(header.value)"
+            case .annotate(let added):
+                headers += added
+                reason = added.map { "\($0.name): \($0.value)" }.joined(separator: "; ")
             case .note(let key, let value):
                 facts[key] = value
                 reason = "\(key)=\(value)"

@@ -28,8 +28,8 @@ public struct SessionMachine: Sendable {
         /// Reject or tempfail, derived from the reply code.
         case reject(SMTPReply)
         case discard
-        /// End of message only: add these headers, then continue.
-        case addHeaders([HeaderField])
+        /// End of message only: add and remove these headers, then continue.
+        case editHeaders(HeaderEdits)
     }
 
     /// A response plus the decisions to log, one line each.
@@ -49,6 +49,9 @@ public struct SessionMachine: Sendable {
 
     private let delayReject: Bool
     private let activeStages: Set<Stage>
+    /// Remove Authentication-Results fields that claim this authserv-id (RFC 8601 §5); nil:
+    /// keep them. An empty string means the MTA's host name (macro `j`).
+    private let forgedAuthservID: String?
 
     // Connection.
     private var client = ClientFacts()
@@ -73,21 +76,32 @@ public struct SessionMachine: Sendable {
     private var headerBytes = 0
     private var bodySize = 0
     private var headersToAdd: [HeaderField] = []
+    private var headerCounts: [String: Int] = [:]
+    private var forgedHeaders: [HeaderPosition] = []
     private var inFlight: Stage?
 
-    public init(delayReject: Bool, activeStages: Set<Stage>) {
+    public init(delayReject: Bool, activeStages: Set<Stage>, forgedAuthservID: String? = nil) {
         self.delayReject = delayReject
         self.activeStages = activeStages
+        self.forgedAuthservID = forgedAuthservID
     }
 
     public init(engine: Engine) {
-        self.init(delayReject: engine.settings.delayReject, activeStages: engine.activeStages)
+        self.init(
+            delayReject: engine.settings.delayReject, activeStages: engine.activeStages,
+            forgedAuthservID: engine.settings.removeForgedAuthenticationResults ? engine.settings.authservID : nil)
+    }
+
+    /// True when the MTA must send header fields.
+    public static func needsHeaders(_ engine: Engine) -> Bool {
+        engine.settings.removeForgedAuthenticationResults || engine.activeStages.contains(.endOfHeaders)
+            || engine.activeStages.contains(.endOfMessage)
     }
 
     // MARK: Events
 
     public mutating func connected(_ client: ClientFacts) -> Action {
-        self = SessionMachine(delayReject: delayReject, activeStages: activeStages)
+        self = SessionMachine(delayReject: delayReject, activeStages: activeStages, forgedAuthservID: forgedAuthservID)
         self.client = client
         return evaluate(.connect)
     }
@@ -153,6 +167,17 @@ public struct SessionMachine: Sendable {
     public mutating func data() -> Action { evaluate(.data) }
 
     public mutating func header(_ field: HeaderField) -> Action {
+        if let configured = forgedAuthservID {
+            let name = field.name.lowercased()
+            let position = (headerCounts[name] ?? 0) + 1
+            headerCounts[name] = position
+            let ours = configured.isEmpty ? (macros["j"] ?? "") : configured
+            if name == "authentication-results", !ours.isEmpty,
+                AuthenticationResults.authservID(of: field.value)?.lowercased() == ours.lowercased()
+            {
+                forgedHeaders.append(HeaderPosition(name: field.name, index: position))
+            }
+        }
         guard activeStages.contains(.endOfHeaders) || activeStages.contains(.endOfMessage) else { return .proceed }
         let size = field.name.utf8.count + field.value.utf8.count
         if headerBytes + size <= SessionMachine.maxStoredHeaderBytes {
@@ -173,10 +198,10 @@ public struct SessionMachine: Sendable {
     public mutating func endOfMessage() -> Action {
         let action = evaluate(.endOfMessage)
         guard case .proceed = action else { return action }
-        let headers = headersToAdd
-        let result = outcome(headers.isEmpty ? .proceed : .addHeaders(headers), [], endsMessage: true)
+        let edits = HeaderEdits(add: headersToAdd, remove: forgedHeaders)
+        let result = outcome(edits.isEmpty ? .proceed : .editHeaders(edits), [], endsMessage: true)
         finishMessage()
-        return result.decisions.isEmpty && headers.isEmpty ? .proceed : .respond(result)
+        return result.decisions.isEmpty && edits.isEmpty ? .proceed : .respond(result)
     }
 
     /// The MTA aborted the transaction (RSET, QUIT mid-message, a reject elsewhere). Returns the
@@ -210,8 +235,8 @@ public struct SessionMachine: Sendable {
         guard let decision = result.decision else {
             if stage == .rcpt, let rcpt = currentRecipient { addRecipient(rcpt) }
             if stage == .endOfMessage {
-                let headers = headersToAdd
-                let result = outcome(headers.isEmpty ? .proceed : .addHeaders(headers), decisions, endsMessage: true)
+                let edits = HeaderEdits(add: headersToAdd, remove: forgedHeaders)
+                let result = outcome(edits.isEmpty ? .proceed : .editHeaders(edits), decisions, endsMessage: true)
                 finishMessage()
                 return result
             }
@@ -311,6 +336,8 @@ public struct SessionMachine: Sendable {
         headerBytes = 0
         bodySize = 0
         headersToAdd = []
+        headerCounts = [:]
+        forgedHeaders = []
         pendingLog = []
         inFlight = nil
     }

@@ -94,8 +94,8 @@ import Testing
 
     @Test func annotationsAccumulateAndNeverDecide() async {
         let e = engine([
-            ConfiguredCheck(StubCheck("a", at: .mail, .verdict(.annotate(HeaderField(name: "X-A", value: "1"))))),
-            ConfiguredCheck(StubCheck("b", at: .mail, .verdict(.annotate(HeaderField(name: "X-B", value: "2"))))),
+            ConfiguredCheck(StubCheck("a", at: .mail, .verdict(.annotate([HeaderField(name: "X-A", value: "1")])))),
+            ConfiguredCheck(StubCheck("b", at: .mail, .verdict(.annotate([HeaderField(name: "X-B", value: "2")])))),
         ])
         let result = await e.evaluate(.mail, tx, logger: logs.logger)
         #expect(result.decision == nil)

@@ -170,12 +170,12 @@ struct Driver {
 
     @Test func headersFromEarlierStagesAreAddedAtEndOfMessage() async {
         let annotate = ConfiguredCheck(
-            StubCheck("spf", at: .mail, .verdict(.annotate(HeaderField(name: "Received-SPF", value: "pass")))))
+            StubCheck("spf", at: .mail, .verdict(.annotate([HeaderField(name: "Received-SPF", value: "pass")]))))
         var d = Driver([annotate])
         _ = await d.run { $0.connected(ClientFacts(address: IPAddress("192.0.2.1"))) }
         _ = await d.run { $0.mailFrom(EnvelopeAddress("a@example.org")) }
         _ = await d.run { $0.rcptTo(EnvelopeAddress("b@example.com")) }
-        #expect(await d.run { $0.endOfMessage() } == .addHeaders([HeaderField(name: "Received-SPF", value: "pass")]))
+        #expect(await d.run { $0.endOfMessage() } == .editHeaders(HeaderEdits(add: [HeaderField(name: "Received-SPF", value: "pass")])))
     }
 
     @Test func queueIDFromMacrosIsLogged() async {
@@ -190,5 +190,42 @@ struct Driver {
         #expect(metadata["queue_id"] == "4XyZ123")
         #expect(metadata["code"] == "554")
         #expect(metadata["dry_run"] == "false")
+    }
+}
+
+@Suite struct ForgedAuthenticationResultsTests {
+    @Test(arguments: [
+        ("mx.example.test; spf=pass smtp.mailfrom=a@b", "mx.example.test"),
+        ("  mx.example.test 1; none", "mx.example.test"),
+        ("(comment) mx.example.test;spf=fail", "mx.example.test"),
+        ("", nil), ("(unclosed", nil),
+    ] as [(String, String?)])
+    func authservIDIsTheFirstToken(_ value: String, _ expected: String?) {
+        #expect(AuthenticationResults.authservID(of: value) == expected)
+    }
+
+    @Test func fieldsClaimingOurAuthservIDAreRemovedAtEndOfMessage() async {
+        let engine = Engine(settings: EngineSettings(authservID: "", removeForgedAuthenticationResults: true), checks: [])
+        var machine = SessionMachine(engine: engine)
+        #expect(SessionMachine.needsHeaders(engine))
+        _ = machine.connected(ClientFacts(address: IPAddress("192.0.2.1")))
+        machine.noteMacros(["j": "MX.example.test"])
+        _ = machine.mailFrom(EnvelopeAddress("a@example.org"))
+        _ = machine.rcptTo(EnvelopeAddress("b@example.test"))
+        _ = machine.header(HeaderField(name: "Authentication-Results", value: "other.example; spf=pass"))
+        _ = machine.header(HeaderField(name: "Subject", value: "hi"))
+        _ = machine.header(HeaderField(name: "authentication-results", value: "mx.example.test; spf=pass"))
+        guard case .respond(let outcome) = machine.endOfMessage() else {
+            Issue.record("expected header edits")
+            return
+        }
+        #expect(outcome.response == .editHeaders(HeaderEdits(remove: [HeaderPosition(name: "authentication-results", index: 2)])))
+        // The next message starts counting again.
+        _ = machine.mailFrom(EnvelopeAddress("a@example.org"))
+        _ = machine.header(HeaderField(name: "Subject", value: "clean"))
+        guard case .proceed = machine.endOfMessage() else {
+            Issue.record("nothing to edit")
+            return
+        }
     }
 }
