@@ -7,9 +7,9 @@ import PolicyCore
 /// Starts the libunbound resolver a configuration asks for, installs it in the configuration's
 /// slot, and routes check warnings to the log. Starts nothing when no enabled check asks the DNS.
 enum Resolvers {
-    static func start(for configuration: Configuration, logger: Logger) throws -> UnboundResolver? {
+    static func start(for configuration: Configuration, logger: Logger, always: Bool = false) throws -> UnboundResolver? {
         configuration.warnings.install { message in logger.warning("\(message)") }
-        guard configuration.needsResolver else { return nil }
+        guard configuration.needsResolver || always else { return nil }
         let mode: ResolverSettings.Mode
         switch configuration.dns.mode {
         case .system: mode = .system
