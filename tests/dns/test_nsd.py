@@ -192,6 +192,56 @@ class ListZoneTest(Base):
         self.assertNXDOMAIN("withmx.example.test.rhsbl.example.test")
 
 
+class SpfZoneTest(Base):
+    """spf.example.test: one SPF result per name (tests/e2e/test_spf.py)."""
+
+    def spf(self, name):
+        return [s for s in (" ".join(v) for v in self.q(name, "TXT").values("TXT"))
+                if s == "v=spf1" or s.startswith("v=spf1 ")]
+
+    def test_one_record_per_result(self):
+        for name, record in (
+                ("pass", "v=spf1 ip4:192.0.2.20 ip6:2001:db8::10 -all"),
+                ("fail", "v=spf1 ip4:192.0.2.99 -all exp=explain.spf.example.test"),
+                ("softfail", "v=spf1 ip4:192.0.2.99 ~all"),
+                ("neutral", "v=spf1 ?all"),
+                ("syntax", "v=spf1 ip4:not-an-ip -all"),
+                ("include", "v=spf1 include:pass.spf.example.test -all"),
+                ("redirect", "v=spf1 redirect=pass.spf.example.test"),
+                ("a", "v=spf1 a mx -all"),
+                ("temperror", "v=spf1 include:slow.timeout.example.test -all"),
+                ("helo", "v=spf1 a -all")):
+            with self.subTest(name):
+                self.assertEqual(self.spf(f"{name}.spf.example.test"), [record])
+
+    def test_explanation_text(self):
+        self.assertAnswer("explain.spf.example.test", "TXT",
+                          [["%{i} is not one of %{d}'s designated mail servers."]])
+
+    def test_none_exists_without_spf(self):
+        self.assertAnswer("none.spf.example.test", "A", ["192.0.2.20"])
+        self.assertEqual(len(self.q("none.spf.example.test", "TXT").values("TXT")), 1)
+        self.assertEqual(self.spf("none.spf.example.test"), [])
+        self.assertNXDOMAIN("nonexistent.spf.example.test", "TXT")
+
+    def test_two_records_for_permerror(self):
+        self.assertEqual(len(self.spf("permerror.spf.example.test")), 2)
+
+    def test_addresses_the_mechanisms_name(self):
+        self.assertAnswer("a.spf.example.test", "A", ["192.0.2.20"])
+        self.assertAnswer("a.spf.example.test", "MX", [(10, "mail.spf.example.test.")])
+        self.assertAnswer("mail.spf.example.test", "A", ["192.0.2.22"])
+        self.assertAnswer("helo.spf.example.test", "A", ["192.0.2.20"])
+
+    def test_timeout_zone_answers_directly_but_not_through_the_dropping_proxy(self):
+        self.assertEqual(self.spf("slow.timeout.example.test"), ["v=spf1 ip4:192.0.2.20 -all"])
+        with DelayProxy(NS.port, 0.0, "timeout.example.test", drop=True) as p:
+            with self.assertRaises(OSError):
+                query(p.port, "slow.timeout.example.test", "TXT", timeout=0.5)
+            r = query(p.port, "temperror.spf.example.test", "TXT")
+            self.assertEqual(r.values("TXT"), [["v=spf1 include:slow.timeout.example.test -all"]])
+
+
 class LifecycleTest(unittest.TestCase):
     """A second server of its own: stopped and started again on the same port."""
 
