@@ -81,7 +81,7 @@ TEMPERROR = "a@temperror.spf.example.test"
 SPF_HELO = "helo.spf.example.test"   # A 192.0.2.20, "v=spf1 a -all"
 NULL = "<>"                          # swaks: "<>" is the null sender ("" means root@<hostname>)
 
-HELO = "client.example.org"          # no SPF record: never decides anything
+HELO = "client.example.test"         # NXDOMAIN: no SPF record, never decides anything
 RCPT = "user@example.com"
 AUTHSERV_ID = "mx.example.test"
 MTA_HOSTNAME = "mta.example.test"    # the Postfix instance's myhostname (macro j)
