@@ -21,6 +21,8 @@ let package = Package(
 
         // Layer 0: values and ports. Standard library only.
         .target(name: "PolicyCore"),
+        // Layer 1: pure evaluators.
+        .target(name: "SPF", dependencies: ["PolicyCore"]),
         // Layer 2: the engine and the session state machine.
         .target(
             name: "PolicyEngine",
@@ -72,6 +74,11 @@ let package = Package(
         .testTarget(name: "MilterAdapterTests", dependencies: ["MilterAdapter", "PolicyCore"]),
         .testTarget(name: "MilterLiveTests", dependencies: ["PolicyCore"]),
         .testTarget(name: "DNSResolverCTests", dependencies: ["DNSResolverC", "PolicyCore"]),
+        .testTarget(
+            name: "SPFTests",
+            dependencies: ["SPF", "PolicyCore", "PolicyTesting", .product(name: "Yams", package: "Yams")],
+            resources: [.copy("Fixtures")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

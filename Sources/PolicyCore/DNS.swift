@@ -16,6 +16,23 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible, Comparable {
         text = String(name)
     }
 
+    /// Like ``init(_:)``, but also accepts the space (0x20) inside a label. For SPF only:
+    /// RFC 7208 §7.3 defines `%_` to expand to a space in the names an SPF record looks up, and
+    /// RFC 2181 §11 allows any octet in a label. Everything else ``init(_:)`` refuses (control
+    /// bytes, DEL, non-ASCII, backslashes, long labels and names) stays refused, so the name is
+    /// still safe to hand to libunbound, which copies a space as an ordinary byte.
+    public init?(permittingSpaces raw: some StringProtocol) {
+        var name = Substring(raw.lowercased())
+        if name.hasSuffix(".") { name = name.dropLast() }
+        guard !name.isEmpty, name.utf8.count <= 253 else { return nil }
+        for label in name.split(separator: ".", omittingEmptySubsequences: false) {
+            guard !label.isEmpty, label.utf8.count <= 63,
+                label.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") })
+            else { return nil }
+        }
+        text = String(name)
+    }
+
     public var description: String { text }
 
     public var labels: [Substring] { text.split(separator: ".") }

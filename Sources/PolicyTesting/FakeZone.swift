@@ -19,6 +19,7 @@ public final class FakeZone: DNSResolver {
     private struct State {
         var entries: [Key: Entry] = [:]
         var queries: [Key] = []
+        var aliases: [DNSName: DNSName] = [:]
     }
 
     private struct Key: Hashable {
@@ -55,17 +56,32 @@ public final class FakeZone: DNSResolver {
         self[DNSName(name)!, type] = .fail(error)
     }
 
+    /// Makes `name` an alias (CNAME) of `target`: queries for `name`, of any type, are answered
+    /// with `target`'s records, as a recursive resolver that follows the chain does. A loop, or a
+    /// chain longer than 8 aliases, answers SERVFAIL.
+    public func alias(_ name: DNSName, to target: DNSName) {
+        state.withLock { $0.aliases[name] = target }
+    }
+
     /// Every query made, in order, as `name/TYPE`.
     public var queries: [String] { state.withLock { $0.queries.map { "\($0.name.text)/\($0.type)" } } }
 
     public func query(_ name: DNSName, _ type: DNSRecordType) async throws(DNSError) -> DNSAnswer {
-        let entry = state.withLock { s -> Entry? in
+        let found = state.withLock { s -> (DNSName, Entry?)? in
             s.queries.append(Key(name: name, type: type))
-            return s.entries[Key(name: name, type: type)]
+            var current = name
+            var hops = 0
+            while let target = s.aliases[current] {
+                hops += 1
+                if hops > 8 { return nil }
+                current = target
+            }
+            return (current, s.entries[Key(name: current, type: type)])
         }
+        guard let (owner, entry) = found else { throw .serverFailure(name: name.text, type: type) }
         switch entry {
         case nil:
-            let nameExists = state.withLock { s in s.entries.keys.contains { $0.name == name } }
+            let nameExists = state.withLock { s in s.entries.keys.contains { $0.name == owner } }
             return nameExists ? .noData : .noSuchName
         case .answer(let answer)?:
             return answer
