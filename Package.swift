@@ -28,11 +28,11 @@ let package = Package(
             name: "PolicyEngine",
             dependencies: ["PolicyCore", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "PolicyChecks", dependencies: ["PolicyEngine", "PolicyCore"]),
+        .target(name: "PolicyChecks", dependencies: ["PolicyEngine", "PolicyCore", "SPF"]),
         // Layer 3: adapters.
         .target(
             name: "PolicyConfig",
-            dependencies: ["PolicyCore", "PolicyEngine", "PolicyChecks", .product(name: "Yams", package: "Yams")]
+            dependencies: ["PolicyCore", "PolicyEngine", "PolicyChecks", "SPF", .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "MilterAdapter",
@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "PolicyCLI",
             dependencies: [
-                "PolicyCore", "PolicyEngine", "PolicyChecks", "PolicyConfig", "MilterAdapter", "DNSResolverC",
+                "PolicyCore", "PolicyEngine", "PolicyChecks", "PolicyConfig", "MilterAdapter", "DNSResolverC", "SPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -32,6 +32,7 @@ enum CheckRegistry {
             }
         },
         "fcrdns": { c, r in fcrdns(c, &r) },
+        "spf": { c, r in spf(c, &r) },
         "dnsbl": { c, r in dnsList(c, &r, name: "dnsbl", target: .client) },
         "rhsbl_sender": { c, r in dnsList(c, &r, name: "rhsbl_sender", target: .senderDomain) },
         "rhsbl_helo": { c, r in dnsList(c, &r, name: "rhsbl_helo", target: .heloName) },
@@ -52,7 +53,7 @@ enum CheckRegistry {
     ]
 
     /// Checks that ask the DNS: a resolver is started only when one of them is enabled.
-    static let usesDNS: Set<String> = ["fcrdns", "dnsbl", "rhsbl_sender", "rhsbl_helo", "helo_address", "sender_domain"]
+    static let usesDNS: Set<String> = ["spf", "fcrdns", "dnsbl", "rhsbl_sender", "rhsbl_helo", "helo_address", "sender_domain"]
 
     /// Reads `enabled`, `mode` and `on_error`, then builds the check. Returns nil when disabled
     /// or invalid (the reader holds the errors).

@@ -45,7 +45,7 @@ engine:
   # discards decides its stage. Checks left out keep their place after the listed ones.
   order: [client_allow, helo_allow, sender_allow, recipient_allow, client_deny, dnsbl, fcrdns, helo_syntax,
           helo_ours, helo_deny, helo_literal, helo_fqdn, helo_address, rhsbl_helo, sender_syntax, sender_deny,
-          sender_domain, rhsbl_sender, recipient_syntax, recipient_deny]
+          sender_domain, rhsbl_sender, spf, recipient_syntax, recipient_deny]
 
 dns:
   # system: forward to the name servers of /etc/resolv.conf. recursive: resolve from the root
@@ -58,6 +58,14 @@ dns:
   # Zones that unbound answers itself by default (RFC 6761 .test, the RFC 5737 reverse zones)
   # and that should be asked of the servers instead: for test laboratories.
   transparent_zones: []
+
+headers:
+  # The authserv-id of the Authentication-Results fields we add (RFC 8601 §2.5): "" means the
+  # MTA's host name (Postfix and Sendmail send it as macro j).
+  authserv_id: ""
+  # Remove incoming Authentication-Results fields that claim our authserv-id (RFC 8601 §5), so
+  # no sender can forge our verdict. Only when a check adds Authentication-Results (spf).
+  remove_forged_authentication_results: true
 
 replies:
   # Used by on_error: tempfail, when a check fails internally (DNS timeout, store down).
@@ -236,5 +244,32 @@ checks:
     on_error: continue
     reply: {code: 550, enhanced: 5.1.8, text: "Sender domain does not have any MX records."}
     null_mx_reply: {code: 550, enhanced: 5.7.27, text: "Sender address has null MX"}
+
+  # SPF (RFC 7208) for MAIL FROM; the HELO identity for the null sender. Actions per result:
+  # accept (with headers), tempfail, reject. Refusals come at MAIL FROM.
+  spf:
+    enabled: false
+    mode: enforce
+    on_error: continue
+    # Also check the HELO identity first (RFC 7208 §2.3); a fail there decides.
+    helo_first: false
+    # Relays and backup MX hosts whose mail SPF cannot judge (CIDR list): SPF is skipped.
+    trusted_networks: []
+    fail: reject
+    softfail: accept
+    neutral: accept
+    none: accept
+    temperror: tempfail
+    permerror: accept
+    # Add the domain's exp= explanation to the fail reply, as a second line.
+    explanation: false
+    # Record the result in accepted mail: Received-SPF (RFC 7208 §9.1) and
+    # Authentication-Results (RFC 8601) with headers.authserv_id.
+    received_spf: true
+    authentication_results: true
+    reject_reply: {code: 550, enhanced: 5.7.23, text: "Blocked by SPF"}
+    tempfail_reply: {code: 451, enhanced: 4.7.23, text: "SPF check did not pass for {domain}, please try again later"}
+    temperror_reply: {code: 451, enhanced: 4.7.24, text: "SPF check temporarily failed for {domain}, please try again later"}
+    permerror_reply: {code: 550, enhanced: 5.7.24, text: "SPF record of {domain} is invalid"}
 """#
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PolicyChecks
 import PolicyCore
 import PolicyEngine
 
@@ -17,6 +18,13 @@ struct Validator {
         let internalError = r.reply(root["replies"]?["internal_error"])
 
         let dns = dnsSettings(root["dns"], &r)
+        let authservID = r.string(root["headers"]?["authserv_id"])
+        let removeForged = r.bool(root["headers"]?["remove_forged_authentication_results"])
+        if let id = authservID, !id.isEmpty, !id.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != ";" }),
+            let node = root["headers"]?["authserv_id"]
+        {
+            r.fail(node, "an authserv-id is one token: no spaces, no ;")
+        }
         let resolver = ResolverSlot()
         let warnings = WarningSlot()
 
@@ -26,7 +34,8 @@ struct Validator {
                 guard let node = checksNode[name], let definition = CheckRegistry.definitions[name] else { continue }
                 let context = CheckContext(
                     node: node, internalError: internalError ?? .internalError,
-                    files: ListFiles(baseDirectory: baseDirectory), resolver: resolver, warn: warnings)
+                    files: ListFiles(baseDirectory: baseDirectory), resolver: resolver, warn: warnings,
+                    authservID: authservID ?? "")
                 if let configured = definition(context, &r) { checks.append((name, configured)) }
             }
         }
@@ -35,12 +44,19 @@ struct Validator {
         if let dns, let budget, dns.timeout >= budget, let node = root["dns"]?["timeout"] {
             r.fail(node, "must be shorter than engine.stage_budget (\(ConfigReader.format(budget))), or no DNS check could ever answer in time")
         }
-        guard let mode, let milter, let log, let budget, let delayReject, let dns, internalError != nil else {
+        guard let mode, let milter, let log, let budget, let delayReject, let dns, let authservID, let removeForged,
+            internalError != nil
+        else {
             return nil
         }
+        // Incoming Authentication-Results only matter when we add our own.
+        let addsAuthenticationResults = ordered.contains { ($0.check as? SPFCheck)?.policy.authenticationResults == true }
         return Configuration(
             mode: mode, milter: milter, log: log,
-            engine: EngineSettings(mode: mode, stageBudget: budget, delayReject: delayReject), dns: dns,
+            engine: EngineSettings(
+                mode: mode, stageBudget: budget, delayReject: delayReject, authservID: authservID,
+                removeForgedAuthenticationResults: removeForged && addsAuthenticationResults),
+            dns: dns,
             checks: ordered, resolver: resolver, warnings: warnings,
             needsResolver: ordered.contains { CheckRegistry.usesDNS.contains($0.check.name) })
     }
@@ -133,6 +149,7 @@ struct CheckContext {
     let files: ListFiles
     let resolver: ResolverSlot
     let warn: WarningSlot
+    let authservID: String
 }
 
 /// Reads list files: one entry a line, `#` starts a comment, blank lines ignored. Relative

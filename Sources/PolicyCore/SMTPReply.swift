@@ -81,6 +81,14 @@ public struct SMTPReply: Sendable, Hashable, CustomStringConvertible {
         return SMTPReply(uncheckedCode: code, enhanced: enhanced, lines: filled)
     }
 
+    /// The reply with one more line of outside text (an SPF explanation), reduced to printable
+    /// ASCII and cut to the limit; beyond 32 lines it is dropped.
+    public func appending(_ line: String) -> SMTPReply {
+        guard lines.count < SMTPReply.maxLines else { return self }
+        return SMTPReply(
+            uncheckedCode: code, enhanced: enhanced, lines: lines + [SMTPReply.truncated(LogSafe.replyText(line))])
+    }
+
     private init(uncheckedCode: Int, enhanced: String, lines: [String]) {
         self.code = uncheckedCode
         self.enhanced = enhanced
