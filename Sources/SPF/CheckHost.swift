@@ -256,7 +256,7 @@ final class CheckHost {
         let ip = request.ip
         let reverse = DNSName.reverse(ip)
         let names: [DNSName]
-        switch await tryQuery(reverse, .ptr, depth: depth) {
+        switch try await tryQuery(reverse, .ptr, depth: depth) {
         case .failure:
             return []
         case .success(let answer):
@@ -266,7 +266,7 @@ final class CheckHost {
         let type: DNSRecordType = ip.isIPv4 ? .a : .aaaa
         var validated: [DNSName] = []
         for candidate in names where target.map({ candidate.isSubdomain(of: $0) }) ?? true {
-            if case .success(let answer) = await tryQuery(candidate, type, depth: depth), answer.addresses.contains(ip) {
+            if case .success(let answer) = try await tryQuery(candidate, type, depth: depth), answer.addresses.contains(ip) {
                 validated.append(candidate)
             }
         }
@@ -319,7 +319,7 @@ final class CheckHost {
                 note(0, "\(target.text): \"\(LogSafe.escape(text))\" is not a valid DNS name; no explanation")
                 return nil
             }
-            guard case .success(let answer) = await tryQuery(name, .txt, depth: 0) else {
+            guard case .success(let answer) = try await tryQuery(name, .txt, depth: 0) else {
                 note(0, "\(target.text): DNS error; no explanation")
                 return nil
             }
@@ -364,7 +364,7 @@ final class CheckHost {
     private func query(_ name: DNSName, _ type: DNSRecordType, depth: Int, countsAsVoid: Bool) async throws(Stop)
         -> DNSAnswer
     {
-        switch await tryQuery(name, type, depth: depth) {
+        switch try await tryQuery(name, type, depth: depth) {
         case .success(let answer):
             if countsAsVoid { try countVoid(answer, name, type) }
             return answer
@@ -373,11 +373,15 @@ final class CheckHost {
         }
     }
 
-    /// Every query goes through here, into the trace.
-    private func tryQuery(_ name: DNSName, _ type: DNSRecordType, depth: Int) async -> Result<DNSAnswer, DNSError> {
-        if Task.isCancelled {
+    /// Every query goes through here, into the trace. A DNS error is a value here (the caller
+    /// decides: temperror, or skip for ptr and exp=), but cancellation stops the whole
+    /// evaluation with temperror: a query cut short must never read as "no match".
+    private func tryQuery(_ name: DNSName, _ type: DNSRecordType, depth: Int) async throws(Stop)
+        -> Result<DNSAnswer, DNSError>
+    {
+        guard !Task.isCancelled else {
             note(depth, "DNS \(type) \(name): not asked, the evaluation was cancelled")
-            return .failure(.timeout(name: name.text, type: type))
+            throw .temperror("the evaluation was cancelled (time budget) before \(name)/\(type) was asked")
         }
         do {
             let answer = try await resolver.query(name, type)
@@ -385,6 +389,7 @@ final class CheckHost {
             return .success(answer)
         } catch {
             note(depth, "DNS \(type) \(name): error: \(error)")
+            if Task.isCancelled { throw .temperror("the evaluation was cancelled (time budget) during \(name)/\(type)") }
             return .failure(error)
         }
     }

@@ -171,11 +171,15 @@ struct MacroString: Sendable, Hashable, CustomStringConvertible {
         return (tokens, trailingLiteral)
     }
 
+    /// delimiter = "." / "-" / "+" / "," / "/" / "_" / "=" (§7.1).
+    private static let delimiters = Array(".-+,/_=".utf8)
+
     /// `macro-letter transformers *delimiter "}"`, from just after `%{`.
     private static func parseExpansion(_ bytes: [UInt8], from start: Int, _ context: Context)
         throws(SPFSyntaxError) -> (Expansion, Int)
     {
-        let whole = LogSafe.escape(bytes)
+        // Only on error: escaping the whole string for every macro would be quadratic.
+        var whole: String { LogSafe.escape(bytes) }
         var index = start
         guard index < bytes.count, let letter = Letter(bytes[index]) else {
             let what = index < bytes.count ? "'\(LogSafe.escape([bytes[index]]))'" : "nothing"
@@ -201,7 +205,7 @@ struct MacroString: Sendable, Hashable, CustomStringConvertible {
             index += 1
         }
         var delimiters: [UInt8] = []
-        while index < bytes.count, Array(".-+,/_=".utf8).contains(bytes[index]) {
+        while index < bytes.count, MacroString.delimiters.contains(bytes[index]) {
             if !delimiters.contains(bytes[index]) { delimiters.append(bytes[index]) }
             index += 1
         }
@@ -275,11 +279,12 @@ struct MacroValues: Sendable {
     }
 }
 
-/// The macro expansion work left to an evaluation, in bytes: a record of thousands of macros
-/// over a long sender is refused instead of building megabytes.
+/// The macro expansion work left to an evaluation, in bytes read and written: a backstop
+/// against values far larger than any MTA lets through (a sender of megabytes), since the
+/// expansion itself stops as soon as it has what it needs.
 struct ExpansionBudget: Sendable {
-    /// Enough for any sane record (a hundred macros over a 2 KB sender use about 0.6 MB).
-    static let perEvaluation = 4 << 20
+    /// A hundred macros over a 2 KB sender use well under this.
+    static let perEvaluation = 1 << 20
 
     var remaining = ExpansionBudget.perEvaluation
 
@@ -294,16 +299,22 @@ extension MacroString {
     static let maxExplanationBytes = 800
 
     /// Expands a domain-spec for a DNS query: the result with a trailing dot removed and, if
-    /// longer than 253 bytes, its left-hand labels removed until it fits (§7.3). Only the last
-    /// 1 KB of the expansion is ever held, whatever the macros expand to.
+    /// longer than 253 bytes, its left-hand labels removed until it fits (§7.3). That result
+    /// depends only on the last 254 bytes, so the tokens are expanded from the right and the
+    /// expansion stops once it has 512: a macro bomb costs what its tail costs.
     func expandDomain(_ values: MacroValues, _ budget: inout ExpansionBudget) throws(ExpansionBudget.Exhausted)
         -> String
     {
-        var out: [UInt8] = []
-        try expand(values, &budget) { piece in
-            out += piece
-            if out.count > 4096 { out.removeFirst(out.count - 1024) }
+        var pieces: [ArraySlice<UInt8>] = []
+        var total = 0
+        try expand(values, &budget, fromTheRight: true) { piece in
+            pieces.append(piece.suffix(512))
+            total += piece.count
+            return total < 512
         }
+        var out: [UInt8] = []
+        for piece in pieces.reversed() { out += piece }
+        if out.count > 512 { out.removeFirst(out.count - 512) }
         if out.last == UInt8(ascii: ".") { out.removeLast() }
         if out.count > 253 {
             // The suffix after the first dot at or after count-254 is the longest that fits.
@@ -314,39 +325,42 @@ extension MacroString {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Expands an explanation, cut at ``maxExplanationBytes``.
+    /// Expands an explanation, cut at ``maxExplanationBytes``. The text is printable ASCII
+    /// (§6.2 requires it of the record); what a macro brings in from the envelope (a UTF-8 or
+    /// control byte in `%{l}` or `%{h}`) becomes "?", so the result stays printable ASCII.
     func expandExplanation(_ values: MacroValues, _ budget: inout ExpansionBudget) throws(ExpansionBudget.Exhausted)
         -> String
     {
         var out: [UInt8] = []
-        try expand(values, &budget) { piece in
-            if out.count < MacroString.maxExplanationBytes {
-                out += piece.prefix(MacroString.maxExplanationBytes - out.count)
+        try expand(values, &budget, fromTheRight: false) { piece in
+            for byte in piece.prefix(MacroString.maxExplanationBytes - out.count) {
+                out.append(byte >= 0x20 && byte < 0x7F ? byte : UInt8(ascii: "?"))
             }
+            return out.count < MacroString.maxExplanationBytes
         }
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Hands the expansion of each token to `emit`, in order or from the right, until `emit`
+    /// returns false.
     private func expand(
-        _ values: MacroValues, _ budget: inout ExpansionBudget, _ emit: (ArraySlice<UInt8>) -> Void
+        _ values: MacroValues, _ budget: inout ExpansionBudget, fromTheRight: Bool,
+        _ emit: (ArraySlice<UInt8>) -> Bool
     ) throws(ExpansionBudget.Exhausted) {
-        for token in tokens {
+        for index in tokens.indices {
+            let token = tokens[fromTheRight ? tokens.count - 1 - index : index]
+            let piece: ArraySlice<UInt8>
             switch token {
             case .literal(let bytes):
-                emit(bytes[...])
+                piece = bytes[...]
             case .expansion(let expansion):
                 let value = values.value(expansion.letter)
-                budget.remaining -= value.count
+                // Charged before the work: reading the value, and up to 3 bytes out for each.
+                budget.remaining -= expansion.isPlain ? value.count : 4 * value.count
                 guard budget.remaining >= 0 else { throw ExpansionBudget.Exhausted() }
-                if expansion.isPlain {
-                    emit(value[...])
-                    continue
-                }
-                let result = MacroString.transform(value, expansion)
-                budget.remaining -= result.count
-                guard budget.remaining >= 0 else { throw ExpansionBudget.Exhausted() }
-                emit(result[...])
+                piece = expansion.isPlain ? value[...] : MacroString.transform(value, expansion)[...]
             }
+            guard emit(piece) else { return }
         }
     }
 
@@ -369,7 +383,7 @@ extension MacroString {
     static func urlEscape(_ bytes: [UInt8]) -> [UInt8] {
         let digits = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
+        out.reserveCapacity(bytes.count * 3)
         for byte in bytes {
             if byte.isASCIIAlphanumeric || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
                 || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")

@@ -272,17 +272,25 @@ func exampleZone(record: String) -> FakeZone {
         #expect(await check(skip).result == .pass)
     }
 
-    @Test("a cancelled evaluation stops with temperror, without waiting for the DNS")
-    func cancellation() async {
+    /// Also where a DNS error would otherwise mean "no match" (ptr): a query cut short by the
+    /// engine's time budget must never turn into `-all`'s fail.
+    @Test("a cancelled evaluation stops with temperror, without waiting for the DNS", arguments: ["txt", "ptr"])
+    func cancellation(_ stage: String) async {
         let zone = FakeZone()
-        zone[DNSName("example.com")!, .txt] = .delayed(.seconds(30), .records([.text("v=spf1 +all")]))
+        if stage == "txt" {
+            zone[DNSName("example.com")!, .txt] = .delayed(.seconds(30), .records([.text("v=spf1 +all")]))
+        } else {
+            zone.set("example.com", .txt, "v=spf1 ptr -all")
+            zone[DNSName("1.2.0.192.in-addr.arpa")!, .ptr] = .delayed(.seconds(30), .records([.name(DNSName("example.com")!)]))
+        }
         let clock = ContinuousClock()
         let start = clock.now
         let task = Task { await check(zone) }
         try? await Task.sleep(for: .milliseconds(50))
         task.cancel()
         let outcome = await task.value
-        #expect(outcome.result == .temperror)
+        #expect(outcome.result == .temperror, "\(outcome.traceText)")
+        #expect(outcome.problem?.contains("cancelled") == true)
         #expect(clock.now - start < .seconds(10))
     }
 
@@ -379,6 +387,14 @@ func exampleZone(record: String) -> FakeZone {
         #expect(outcome.result == .fail)
         #expect(outcome.explanation == "redirected, red.example.com")
         #expect(outcome.mechanism == "-all")
+    }
+
+    @Test("what the envelope brings into an explanation is made printable ASCII")
+    func printable() async {
+        let zone = zone(record: "v=spf1 -all exp=why.example.com")
+        zone.set("why.example.com", .txt, "rejected %{l} from %{h}")
+        let outcome = await check(zone, sender: "j\u{f6}rg\u{7}@example.com", helo: "evil\r\nX-Injected: 1")
+        #expect(outcome.explanation == "rejected j??rg? from evil??X-Injected: 1")
     }
 
     @Test("%{p} in an explanation: the validated name, else unknown")
