@@ -92,7 +92,7 @@ final class CheckHost {
     private func checkHost(_ domain: String, depth: Int) async throws(Stop) -> Verdict {
         // §4.3: a malformed or single-label domain, or a domain literal, is "none".
         guard let name = CheckHost.checkableName(domain) else {
-            let why = "\"\(LogSafe.escape(domain))\" is not a multi-label domain name (RFC 7208 §4.3)"
+            let why = "\"\(LogSafe.escape(domain))\" is not a valid multi-label domain name (RFC 7208 §4.3)"
             note(depth, "\(LogSafe.escape(domain)): \(why) -> none")
             return Verdict(result: .none, problem: why)
         }
@@ -119,7 +119,7 @@ final class CheckHost {
         values.domain = Array(domain.utf8)
         for directive in record.directives {
             if directive.mechanism.queriesDNS { try countTerm(directive.text) }
-            guard try await matches(directive, domain: domain, name: name, values: &values, depth: depth) else {
+            guard try await matches(directive, current: name, values: &values, depth: depth) else {
                 continue
             }
             let result = directive.qualifier.result
@@ -146,8 +146,9 @@ final class CheckHost {
 
     // MARK: - Mechanisms (§5)
 
+    /// Whether one directive's mechanism matches `<ip>` (§5); `current` is `<domain>`.
     private func matches(
-        _ directive: SPFRecord.Directive, domain: String, name: DNSName, values: inout MacroValues, depth: Int
+        _ directive: SPFRecord.Directive, current name: DNSName, values: inout MacroValues, depth: Int
     ) async throws(Stop) -> Bool {
         let term = directive.text
         let ip = request.ip
