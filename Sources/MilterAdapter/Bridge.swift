@@ -34,10 +34,7 @@ enum Bridge {
         let name = CStrings.text(hostname)
         client.hostname = macros["client_name"] ?? (name.isEmpty ? nil : name)
         if client.address == nil, let text = macros["client_addr"] { client.address = IPAddress(text) }
-        return session.drive(ctx, macros: []) { machine in
-            machine.noteMacros(macros)
-            return machine.connected(client)
-        }
+        return session.drive(ctx, macros: []) { $0.connected(client, macros: macros) }
     }
 
     static func helo(_ ctx: OpaquePointer?, _ name: UnsafeMutablePointer<CChar>?) -> sfsistat {

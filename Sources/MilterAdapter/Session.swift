@@ -89,10 +89,12 @@ final class Session {
                     logger.warning("libmilter refused to remove a header", metadata: ["header": "\(position.name)"])
                 }
             }
-            for header in edits.add {
+            // Trace fields (Received-SPF, RFC 7208 §9.1; Authentication-Results, RFC 8601 §5) go
+            // on top: inserting at 0 in reverse keeps them in the order given.
+            for header in edits.add.reversed() {
                 let status = header.name.withCString { n in
                     header.value.withCString { v in
-                        smfi_addheader(ctx, UnsafeMutablePointer(mutating: n), UnsafeMutablePointer(mutating: v))
+                        smfi_insheader(ctx, 0, UnsafeMutablePointer(mutating: n), UnsafeMutablePointer(mutating: v))
                     }
                 }
                 if status != MI_SUCCESS {

@@ -100,9 +100,12 @@ public struct SessionMachine: Sendable {
 
     // MARK: Events
 
-    public mutating func connected(_ client: ClientFacts) -> Action {
+    /// A new SMTP session: everything from an earlier one on this milter connection is forgotten,
+    /// then the connect macros (`j`, `{client_*}`) are noted.
+    public mutating func connected(_ client: ClientFacts, macros: [String: String] = [:]) -> Action {
         self = SessionMachine(delayReject: delayReject, activeStages: activeStages, forgedAuthservID: forgedAuthservID)
         self.client = client
+        noteMacros(macros)
         return evaluate(.connect)
     }
 

@@ -229,3 +229,18 @@ struct Driver {
         }
     }
 }
+
+@Suite struct ConnectMacroTests {
+    @Test func connectMacrosSurviveTheResetOfANewSession() async {
+        let engine = Engine(settings: EngineSettings(authservID: "", removeForgedAuthenticationResults: true), checks: [])
+        var machine = SessionMachine(engine: engine)
+        _ = machine.connected(ClientFacts(address: IPAddress("192.0.2.1")), macros: ["j": "mta.example.test"])
+        _ = machine.mailFrom(EnvelopeAddress("a@example.org"))
+        _ = machine.header(HeaderField(name: "Authentication-Results", value: "mta.example.test; spf=pass"))
+        guard case .respond(let outcome) = machine.endOfMessage() else {
+            Issue.record("the forged field claiming macro j was not removed")
+            return
+        }
+        #expect(outcome.response == .editHeaders(HeaderEdits(remove: [HeaderPosition(name: "Authentication-Results", index: 1)])))
+    }
+}
