@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C: libmilter headers and the smfi_setmlreply shim. Imported by MilterAdapter only.
@@ -40,6 +41,7 @@ let package = Package(
                 "CMilter", "PolicyCore", "PolicyEngine", .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "StoreSQLite", dependencies: ["PolicyCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "DNSResolverC",
             dependencies: ["CResolver", "PolicyCore", .product(name: "Logging", package: "swift-log")]
@@ -62,6 +64,10 @@ let package = Package(
         ),
 
         .testTarget(name: "PolicyCoreTests", dependencies: ["PolicyCore"]),
+        .testTarget(
+            name: "StoreSQLiteTests",
+            dependencies: ["StoreSQLite", "PolicyCore", "PolicyTesting", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "PolicyEngineTests",
             dependencies: ["PolicyEngine", "PolicyChecks", "PolicyTesting", .product(name: "Logging", package: "swift-log")]
