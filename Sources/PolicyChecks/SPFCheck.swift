@@ -101,7 +101,8 @@ public struct SPFCheck: Check {
             let headers = SPFHeaders.fields(
                 outcome, identity: identity, tx: tx, receiver: receiver, receivedSPF: policy.receivedSPF,
                 authenticationResults: policy.authenticationResults)
-            return headers.isEmpty ? .note("spf", outcome.result.rawValue) : .annotate(headers)
+            let notes = ["spf": outcome.result.rawValue, "spf_domain": outcome.domain.lowercased()]
+            return .annotate(headers, notes: notes)
         case .tempfail:
             let reply = outcome.result == .temperror ? policy.temperrorReply : policy.tempfailReply
             return .reject(reply.rendered(values), because: because)

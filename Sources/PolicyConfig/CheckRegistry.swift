@@ -33,6 +33,7 @@ enum CheckRegistry {
         },
         "fcrdns": { c, r in fcrdns(c, &r) },
         "spf": { c, r in spf(c, &r) },
+        "greylist": { c, r in greylist(c, &r) },
         "dnsbl": { c, r in dnsList(c, &r, name: "dnsbl", target: .client) },
         "rhsbl_sender": { c, r in dnsList(c, &r, name: "rhsbl_sender", target: .senderDomain) },
         "rhsbl_helo": { c, r in dnsList(c, &r, name: "rhsbl_helo", target: .heloName) },

@@ -12,6 +12,9 @@ public struct Configuration: Sendable {
     public var checks: [ConfiguredCheck]
     /// The DNS checks hold this slot; the daemon installs its resolver in it once started.
     public let resolver: ResolverSlot
+    /// The greylist check holds this slot; the daemon installs the opened store in it.
+    public let greylistStore: GreylistStoreSlot
+    public var greylist: GreylistSettings
     /// Where checks send operational warnings; the daemon installs a logging sink.
     public let warnings: WarningSlot
     /// True when an enabled check asks the DNS: only then is a resolver started.
@@ -86,6 +89,22 @@ public struct DNSSettings: Sendable, Equatable {
     public var mode: Mode
     public var timeout: Duration
     public var transparentZones: [String]
+}
+
+/// `greylist:` settings: where the state lives.
+public struct GreylistSettings: Sendable, Equatable {
+    public enum Backend: Sendable, Equatable {
+        case sqlite(path: String, moveAsideCorrupt: Bool)
+        case postgresql(url: String)
+    }
+
+    public var backend: Backend
+    public var purgeInterval: Duration
+    /// The greylist check's timing and auto-allow threshold, for `purge` and `stats`.
+    public var timing: GreylistTiming
+    public var autoAllowThreshold: Int
+    /// True when the greylist check is enabled: only then is a store opened by the daemon.
+    public var inUse: Bool
 }
 
 /// `log:` settings.

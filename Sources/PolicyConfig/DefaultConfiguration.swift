@@ -45,7 +45,7 @@ engine:
   # discards decides its stage. Checks left out keep their place after the listed ones.
   order: [client_allow, helo_allow, sender_allow, recipient_allow, client_deny, dnsbl, fcrdns, helo_syntax,
           helo_ours, helo_deny, helo_literal, helo_fqdn, helo_address, rhsbl_helo, sender_syntax, sender_deny,
-          sender_domain, rhsbl_sender, spf, recipient_syntax, recipient_deny]
+          sender_domain, rhsbl_sender, spf, recipient_syntax, recipient_deny, greylist]
 
 dns:
   # system: forward to the name servers of /etc/resolv.conf. recursive: resolve from the root
@@ -58,6 +58,17 @@ dns:
   # Zones that unbound answers itself by default (RFC 6761 .test, the RFC 5737 reverse zones)
   # and that should be asked of the servers instead: for test laboratories.
   transparent_zones: []
+
+greylist:
+  # Where greylisting state lives: sqlite (one MX host) or postgresql (several MX hosts share it).
+  store: sqlite
+  sqlite_path: /var/lib/portcullis/greylist.sqlite
+  # A damaged SQLite file stops the daemon at start; true moves it aside and starts fresh.
+  move_aside_corrupt: false
+  # postgres://user:password@host:5432/database?sslmode=require (the password is never logged).
+  postgresql_url: ""
+  # Expired triplets and networks are deleted this often.
+  purge_interval: 1h
 
 headers:
   # The authserv-id of the Authentication-Results fields we add (RFC 8601 §2.5): "" means the
@@ -271,5 +282,29 @@ checks:
     tempfail_reply: {code: 451, enhanced: 4.7.23, text: "SPF check did not pass for {domain}, please try again later"}
     temperror_reply: {code: 451, enhanced: 4.7.24, text: "SPF check temporarily failed for {domain}, please try again later"}
     permerror_reply: {code: 550, enhanced: 5.7.24, text: "SPF record of {domain} is invalid"}
+
+  # Greylisting: an unseen (client network, sender, recipient) triplet is deferred until the
+  # client retries after `delay`. State: the greylist: section above.
+  greylist:
+    enabled: false
+    mode: enforce
+    on_error: continue
+    # rcpt: decide per recipient. data: defer the whole message at DATA while any triplet is new.
+    decide_at: rcpt
+    delay: 5m
+    # A triplet not retried within this long starts over.
+    retry_window: 2d
+    # A passed triplet, and an auto-allowlisted network, is remembered this long after last seen.
+    lifetime: 35d
+    ipv4_prefix: 24
+    ipv6_prefix: 64
+    # A network that passed this many times (counted at most once an hour) is not greylisted
+    # until unseen for `lifetime`. 0: never.
+    auto_allow_after: 5
+    # Clients never greylisted, and senders whose SPF passed for these domains (subdomains too).
+    skip_networks: []
+    skip_authenticated: true
+    skip_spf_pass_domains: []
+    reply: {code: 451, enhanced: 4.7.1, text: "This server employs greylisting as a means of reducing spam. Please resend e-mail shortly"}
 """#
 }

@@ -27,6 +27,9 @@ struct Validator {
         }
         let resolver = ResolverSlot()
         let warnings = WarningSlot()
+        let greylistStore = GreylistStoreSlot()
+        let greylistBackend = greylistBackend(root["greylist"], &r)
+        let purgeInterval = r.duration(root["greylist"]?["purge_interval"], in: .seconds(60)...(.seconds(7 * 86_400)))
 
         var checks: [(name: String, check: ConfiguredCheck)] = []
         if let checksNode = root["checks"] {
@@ -35,7 +38,7 @@ struct Validator {
                 let context = CheckContext(
                     node: node, internalError: internalError ?? .internalError,
                     files: ListFiles(baseDirectory: baseDirectory), resolver: resolver, warn: warnings,
-                    authservID: authservID ?? "")
+                    authservID: authservID ?? "", greylistStore: greylistStore)
                 if let configured = definition(context, &r) { checks.append((name, configured)) }
             }
         }
@@ -45,7 +48,7 @@ struct Validator {
             r.fail(node, "must be shorter than engine.stage_budget (\(ConfigReader.format(budget))), or no DNS check could ever answer in time")
         }
         guard let mode, let milter, let log, let budget, let delayReject, let dns, let authservID, let removeForged,
-            internalError != nil
+            let greylistBackend, let purgeInterval, internalError != nil
         else {
             return nil
         }
@@ -56,9 +59,35 @@ struct Validator {
             engine: EngineSettings(
                 mode: mode, stageBudget: budget, delayReject: delayReject, authservID: authservID,
                 removeForgedAuthenticationResults: removeForged && addsAuthenticationResults),
-            dns: dns,
-            checks: ordered, resolver: resolver, warnings: warnings,
+            dns: dns, checks: ordered, resolver: resolver, greylistStore: greylistStore,
+            greylist: greylistSettings(ordered, greylistBackend, purgeInterval), warnings: warnings,
             needsResolver: ordered.contains { CheckRegistry.usesDNS.contains($0.check.name) })
+    }
+
+    private func greylistBackend(_ node: ConfigNode?, _ r: inout ConfigReader) -> GreylistSettings.Backend? {
+        let kind = r.oneOf(node?["store"], [("sqlite", 0), ("postgresql", 1)])
+        let path = r.string(node?["sqlite_path"])
+        let moveAside = r.bool(node?["move_aside_corrupt"])
+        let url = r.string(node?["postgresql_url"])
+        if kind == 1, let url, let urlNode = node?["postgresql_url"],
+            !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"))
+        {
+            r.fail(urlNode, "store postgresql needs postgresql_url: postgres://user:password@host:port/database")
+        }
+        if kind == 0, let path, !path.hasPrefix("/"), let pathNode = node?["sqlite_path"] {
+            r.fail(pathNode, "sqlite_path must be an absolute path")
+        }
+        guard let kind, let path, let moveAside, let url else { return nil }
+        return kind == 0 ? .sqlite(path: path, moveAsideCorrupt: moveAside) : .postgresql(url: url)
+    }
+
+    private func greylistSettings(
+        _ checks: [ConfiguredCheck], _ backend: GreylistSettings.Backend, _ purgeInterval: Duration
+    ) -> GreylistSettings {
+        let check = checks.lazy.compactMap { $0.check as? GreylistCheck }.first
+        return GreylistSettings(
+            backend: backend, purgeInterval: purgeInterval, timing: check?.policy.timing ?? GreylistTiming(),
+            autoAllowThreshold: check?.policy.autoAllowThreshold ?? 5, inUse: check != nil)
     }
 
     private func dnsSettings(_ node: ConfigNode?, _ r: inout ConfigReader) -> DNSSettings? {
@@ -150,6 +179,7 @@ struct CheckContext {
     let resolver: ResolverSlot
     let warn: WarningSlot
     let authservID: String
+    let greylistStore: GreylistStoreSlot
 }
 
 /// Reads list files: one entry a line, `#` starts a comment, blank lines ignored. Relative

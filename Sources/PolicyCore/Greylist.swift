@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Greylisting values and the store port. The rule (`GreylistRule`, in PolicyChecks) decides;
 /// a store only persists, each decision in one atomic statement.
 
@@ -180,4 +182,56 @@ public protocol GreylistStore: Sendable {
     /// Deletes triplets and networks that have expired at `now` (and, with `olderThan`, any last
     /// seen before it); returns how many rows went.
     func purge(at now: Int64, timing: GreylistTiming, olderThan: Int64?) async throws(StoreError) -> Int
+}
+
+/// The greylist store the daemon installs once it has opened one; checks are built around the
+/// slot before that (like ``ResolverSlot``). Until a store is installed every call fails as
+/// unavailable, which the check's `on_error` turns into its configured result.
+public final class GreylistStoreSlot: GreylistStore {
+    private let installed = Mutex<(any GreylistStore)?>(nil)
+
+    public init() {}
+
+    public func install(_ store: any GreylistStore) { installed.withLock { $0 = store } }
+
+    private func store() throws(StoreError) -> any GreylistStore {
+        guard let store = installed.withLock({ $0 }) else { throw .unavailable("no greylist store is open") }
+        return store
+    }
+
+    public func recordAttempt(_ triplet: GreylistTriplet, at now: Int64, timing: GreylistTiming) async throws(StoreError)
+        -> GreylistRecord
+    { try await store().recordAttempt(triplet, at: now, timing: timing) }
+
+    public func recordPass(network: String, at now: Int64, countInterval: Int64, lifetime: Int64) async throws(StoreError)
+        -> GreylistNetworkRecord
+    { try await store().recordPass(network: network, at: now, countInterval: countInterval, lifetime: lifetime) }
+
+    public func network(_ network: String) async throws(StoreError) -> GreylistNetworkRecord? {
+        try await store().network(network)
+    }
+
+    public func allowEntries() async throws(StoreError) -> [String] { try await store().allowEntries() }
+
+    public func addAllowEntry(_ entry: String, at now: Int64) async throws(StoreError) {
+        try await store().addAllowEntry(entry, at: now)
+    }
+
+    public func removeAllowEntry(_ entry: String) async throws(StoreError) -> Bool {
+        try await store().removeAllowEntry(entry)
+    }
+
+    public func list(_ filter: GreylistFilter) async throws(StoreError) -> [GreylistRecord] {
+        try await store().list(filter)
+    }
+
+    public func delete(_ filter: GreylistFilter) async throws(StoreError) -> Int { try await store().delete(filter) }
+
+    public func stats(autoAllowThreshold: Int) async throws(StoreError) -> GreylistStats {
+        try await store().stats(autoAllowThreshold: autoAllowThreshold)
+    }
+
+    public func purge(at now: Int64, timing: GreylistTiming, olderThan: Int64?) async throws(StoreError) -> Int {
+        try await store().purge(at: now, timing: timing, olderThan: olderThan)
+    }
 }

@@ -25,8 +25,9 @@ public enum Verdict: Sendable, Equatable {
     case reject(SMTPReply, because: String)
     /// Accept the message and throw it away.
     case discard(because: String)
-    /// Add headers at end of message; never stops evaluation.
-    case annotate([HeaderField])
+    /// Add headers at end of message; never stops evaluation. `notes` are facts for later
+    /// checks, as with ``note(_:_:)`` (the SPF result, for greylisting's SPF skip).
+    case annotate([HeaderField], notes: [String: String] = [:])
     /// No opinion, but a fact for later checks and the log, e.g. `client_name` for the
     /// forward-confirmed host name (``Transaction/facts``).
     case note(String, String)

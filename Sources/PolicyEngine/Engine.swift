@@ -42,6 +42,10 @@ public final class Engine: Sendable {
     /// All checks, in configured order.
     public let checks: [ConfiguredCheck]
     private let byStage: [Stage: [ConfiguredCheck]]
+    /// When each check last logged a failure it let through: at most one warning a minute per
+    /// check, so a database that is down does not write a line per message.
+    private let lastWarning = Mutex<[String: (at: ContinuousClock.Instant, suppressed: Int)]>([:])
+    static let warningInterval: Duration = .seconds(60)
 
     public init(settings: EngineSettings, checks: [ConfiguredCheck]) {
         self.settings = settings
@@ -101,8 +105,9 @@ public final class Engine: Sendable {
             switch verdict {
             case .dunno:
                 break
-            case .annotate(let added):
+            case .annotate(let added, let notes):
                 headers += added
+                facts.merge(notes) { _, new in new }
                 reason = added.map { "\($0.name): \($0.value)" }.joined(separator: "; ")
             case .note(let key, let value):
                 facts[key] = value
@@ -137,9 +142,23 @@ public final class Engine: Sendable {
     private func apply(_ policy: ErrorPolicy, name: String, stage: Stage, why: String, logger: Logger) -> Verdict {
         switch policy {
         case .continue:
-            logger.warning(
-                "check failed; continuing",
-                metadata: ["check": "\(name)", "stage": "\(stage)", "error": "\(why)", "on_error": "continue"])
+            let now = ContinuousClock.now
+            let suppressed = lastWarning.withLock { table -> Int? in
+                if let last = table[name], now - last.at < Engine.warningInterval {
+                    table[name] = (last.at, last.suppressed + 1)
+                    return nil
+                }
+                let count = table[name]?.suppressed ?? 0
+                table[name] = (now, 0)
+                return count
+            }
+            if let suppressed {
+                var metadata: Logger.Metadata = [
+                    "check": "\(name)", "stage": "\(stage)", "error": "\(why)", "on_error": "continue",
+                ]
+                if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
+                logger.warning("check failed; continuing", metadata: metadata)
+            }
             return .dunno
         case .tempfail(let reply), .reject(let reply):
             return .reject(reply, because: "check failed: \(why)")

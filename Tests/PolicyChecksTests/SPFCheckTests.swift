@@ -30,7 +30,7 @@ import Testing
 
     @Test func passIsRecordedInBothHeaders() async throws {
         let verdict = try await check().evaluate(tx("192.0.2.20", "a@pass.example.test"))
-        guard case .annotate(let fields) = verdict else {
+        guard case .annotate(let fields, _) = verdict else {
             Issue.record("expected headers, got \(verdict)")
             return
         }
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func softfailIsAcceptedWithHeadersByDefault() async throws {
-        guard case .annotate(let fields) = try await check().evaluate(tx("192.0.2.21", "a@soft.example.test")) else {
+        guard case .annotate(let fields, _) = try await check().evaluate(tx("192.0.2.21", "a@soft.example.test")) else {
             Issue.record("expected headers")
             return
         }
@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test func theNullSenderIsJudgedByItsHelo() async throws {
-        guard case .annotate(let fields) = try await check().evaluate(tx("192.0.2.20", "<>", helo: "helo.example.test")) else {
+        guard case .annotate(let fields, _) = try await check().evaluate(tx("192.0.2.20", "<>", helo: "helo.example.test")) else {
             Issue.record("expected headers")
             return
         }
@@ -89,7 +89,7 @@ import Testing
 
     @Test func headerValuesCannotBeBrokenByTheClient() async throws {
         let verdict = try await check().evaluate(tx("192.0.2.21", "a@soft.example.test", helo: "evil\"; x=(y)\\"))
-        guard case .annotate(let fields) = verdict else {
+        guard case .annotate(let fields, _) = verdict else {
             Issue.record("expected headers")
             return
         }
