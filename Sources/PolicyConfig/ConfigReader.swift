@@ -1,5 +1,12 @@
 import PolicyCore
 
+/// Durations written as in the configuration (`500ms`, `10s`, `5m`, `2h`, `1d`), for commands.
+public enum DurationText {
+    public static func seconds(_ text: String) -> Int64? {
+        ConfigReader.parseDuration(text).map { $0.components.seconds }
+    }
+}
+
 /// Typed access to a merged configuration tree that collects every problem instead of
 /// stopping at the first.
 struct ConfigReader {

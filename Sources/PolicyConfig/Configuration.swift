@@ -103,6 +103,9 @@ public struct GreylistSettings: Sendable, Equatable {
     /// The greylist check's timing and auto-allow threshold, for `purge` and `stats`.
     public var timing: GreylistTiming
     public var autoAllowThreshold: Int
+    /// The network prefixes triplets are stored under (`greylist list --client 192.0.2.7`).
+    public var ipv4Prefix: Int
+    public var ipv6Prefix: Int
     /// True when the greylist check is enabled: only then is a store opened by the daemon.
     public var inUse: Bool
 }

@@ -87,7 +87,8 @@ struct Validator {
         let check = checks.lazy.compactMap { $0.check as? GreylistCheck }.first
         return GreylistSettings(
             backend: backend, purgeInterval: purgeInterval, timing: check?.policy.timing ?? GreylistTiming(),
-            autoAllowThreshold: check?.policy.autoAllowThreshold ?? 5, inUse: check != nil)
+            autoAllowThreshold: check?.policy.autoAllowThreshold ?? 5, ipv4Prefix: check?.policy.key.ipv4Prefix ?? 24,
+            ipv6Prefix: check?.policy.key.ipv6Prefix ?? 64, inUse: check != nil)
     }
 
     private func dnsSettings(_ node: ConfigNode?, _ r: inout ConfigReader) -> DNSSettings? {
