@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C: libmilter headers and the smfi_setmlreply shim. Imported by MilterAdapter only.
@@ -46,11 +47,18 @@ let package = Package(
             name: "DNSResolverC",
             dependencies: ["CResolver", "PolicyCore", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(
+            name: "StorePostgres",
+            dependencies: [
+                "PolicyCore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Layer 4: composition root and CLI.
         .target(
             name: "PolicyCLI",
             dependencies: [
-                "PolicyCore", "PolicyEngine", "PolicyChecks", "PolicyConfig", "MilterAdapter", "DNSResolverC", "SPF",
+                "PolicyCore", "PolicyEngine", "PolicyChecks", "PolicyConfig", "MilterAdapter", "DNSResolverC", "SPF", "StoreSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -79,6 +87,13 @@ let package = Package(
         ),
         .testTarget(name: "MilterAdapterTests", dependencies: ["MilterAdapter", "PolicyCore"]),
         .testTarget(name: "MilterLiveTests", dependencies: ["PolicyCore"]),
+        .testTarget(
+            name: "StorePostgresTests",
+            dependencies: [
+                "StorePostgres", "PolicyCore", "PolicyTesting", .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         .testTarget(name: "DNSResolverCTests", dependencies: ["DNSResolverC", "PolicyCore"]),
         .testTarget(
             name: "SPFTests",

@@ -62,6 +62,10 @@ struct CheckCommand: AsyncParsableCommand {
         engineSettings.traceQueries = true
         let resolver = try Resolvers.start(for: configuration, logger: logger)
         defer { resolver?.shutdown() }
+        if configuration.greylist.inUse {
+            // Offline, greylisting sees a throw-away store: `check` must not record attempts.
+            configuration.greylistStore.install(ScratchGreylistStore())
+        }
         let report = await envelope.evaluate(with: Engine(settings: engineSettings, checks: configuration.checks), logger: logger)
         switch format {
         case .json: print(report.json())

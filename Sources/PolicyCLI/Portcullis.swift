@@ -9,7 +9,7 @@ public struct Portcullis: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "portcullis",
         abstract: "An SMTP policy milter for Postfix and Sendmail.",
-        subcommands: [Run.self, ConfigTest.self, PrintDefaults.self, CheckCommand.self, SPFCommand.self],
+        subcommands: [Run.self, ConfigTest.self, PrintDefaults.self, CheckCommand.self, SPFCommand.self, GreylistCommand.self],
         defaultSubcommand: Run.self)
 
     public init() {}

@@ -49,6 +49,8 @@ struct Run: ParsableCommand {
             timeoutSeconds: Int32(clamping: milter.timeout.components.seconds), backlog: Int32(milter.backlog))
         let resolver = try Resolvers.start(for: configuration, logger: logger)
         defer { resolver?.shutdown() }
+        let greylist = try GreylistStores.start(for: configuration, logger: logger)
+        defer { if let greylist { Blocking.run { await greylist.close() } } }
         do {
             try MilterServer.run(settings, runtime: Runtime(engine: configuration.makeEngine(), logger: logger))
         } catch {
