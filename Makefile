@@ -8,9 +8,9 @@ CONFIG ?= examples/portcullis.yml
 BIN_DEBUG := .build/debug/portcullis
 BIN_RELEASE := .build/release/portcullis
 
-# Debian packages: libmilter and libunbound to build and run; Postfix, swaks and NSD (the test
+# Debian packages: libmilter, libunbound and SQLite to build and run; Postfix, swaks and NSD (the test
 # DNS server, run as a child process on a loopback port, never as a service) for the tests.
-RUN_PACKAGES := libmilter-dev libunbound-dev
+RUN_PACKAGES := libmilter-dev libunbound-dev libsqlite3-dev
 TEST_PACKAGES := $(RUN_PACKAGES) postfix swaks nsd python3
 
 .PHONY: all build release run test test-unit test-e2e test-dns deps-run deps-test users clean print-defaults check-examples bench
