@@ -74,16 +74,19 @@ enum SQLiteGreylistSQL {
     static let autoAllowlistedNetworks = "SELECT count(*) FROM greylist_networks WHERE passes >= :threshold"
     static let manualAllowEntries = "SELECT count(*) FROM greylist_allow"
 
-    /// The expiry test of `recordAttempt`, written so that the indexes serve it
-    /// (`:now - first_seen > :retryWindow` is `first_seen < :now - :retryWindow` for integers).
-    /// A NULL `:olderThan` compares to nothing, so that term then deletes nothing.
-    static let purgeTriplets = """
+    /// Purge, three deletes in one transaction, each served by an index (one OR of all of them
+    /// made SQLite scan the table, holding the write lock the whole time). The expiry test is
+    /// `recordAttempt`'s: `:now - first_seen > :retryWindow` is `first_seen < :now - :retryWindow`
+    /// for integers. A NULL `:olderThan` compares to nothing, so that term then deletes nothing.
+    static let purgeOpenRounds = """
         DELETE FROM greylist_triplets
-        WHERE (passed_at IS NULL AND first_seen < :now - :retryWindow)
-            OR (passed_at IS NOT NULL AND last_seen < :now - :lifetime)
-            OR last_seen < :olderThan
+        WHERE (passed_at IS NULL AND first_seen < :now - :retryWindow) OR last_seen < :olderThan
+        """
+    static let purgePassedTriplets = """
+        DELETE FROM greylist_triplets WHERE passed_at IS NOT NULL AND last_seen < :now - :lifetime
         """
     static let purgeNetworks = """
         DELETE FROM greylist_networks WHERE last_seen < :now - :lifetime OR last_seen < :olderThan
         """
+    static let purge = [purgeOpenRounds, purgePassedTriplets, purgeNetworks]
 }

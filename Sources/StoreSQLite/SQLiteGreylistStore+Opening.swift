@@ -16,10 +16,11 @@ extension SQLiteGreylistStore {
         }
     }
 
-    static func open(_ path: String) throws(OpenError) -> DatabasePool {
+    static func open(_ path: String, busyTimeout: Duration) throws(OpenError) -> DatabasePool {
         var configuration = Configuration()
         configuration.label = "portcullis.greylist"
-        configuration.busyMode = .timeout(busyTimeout)
+        let (seconds, attoseconds) = busyTimeout.components
+        configuration.busyMode = .timeout(TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18)
         // GRDB sets NORMAL for WAL already; said here because durability depends on it (see the type's doc).
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         let pool: DatabasePool

@@ -24,10 +24,6 @@ public final class SQLiteGreylistStore: GreylistStore {
     /// The migration identifiers this code knows, oldest first (StorePostgres uses the same).
     public static var migrationIdentifiers: [String] { SQLiteGreylistSchema.identifiers }
 
-    /// How long a statement waits for another process's write lock (the CLI's purge, say) before
-    /// failing with `.unavailable`; the engine's stage budget bounds the wait of a decision anyway.
-    static let busyTimeout: TimeInterval = 5
-
     /// Opens (creating it and its directory when missing) and migrates the database at `path`.
     ///
     /// - Throws: `.corrupt` when the file is not a usable SQLite database or has a schema newer than
@@ -35,19 +31,22 @@ public final class SQLiteGreylistStore: GreylistStore {
     ///   damaged file is renamed `<path>.corrupt-<unix time>` (with its `-wal` and `-shm`), a fresh
     ///   database takes its place and ``notes`` says so. A newer schema is never moved aside: it is
     ///   not damage, and the newer Portcullis that wrote it still needs it.
-    public init(path: String, moveAsideIfCorrupt: Bool = false) throws(StoreError) {
+    /// - Parameter busyTimeout: how long a statement waits for another process's write lock (the
+    ///   CLI's purge, say) before failing with `.unavailable`. The engine's stage budget bounds a
+    ///   decision's wait anyway.
+    public init(path: String, moveAsideIfCorrupt: Bool = false, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         self.path = path
         var notes: [String] = []
         try Self.createParentDirectory(of: path)
         do {
-            pool = try Self.open(path)
+            pool = try Self.open(path, busyTimeout: busyTimeout)
         } catch {
             guard case .damaged(let why) = error else { throw error.storeError(path) }
             guard moveAsideIfCorrupt else { throw .corrupt("\(path) is not a usable SQLite database: \(why)") }
             let aside = try Self.moveAside(path)
             notes.append("\(path) was not a usable SQLite database (\(why)); moved it to \(aside) and started empty")
             do {
-                pool = try Self.open(path)
+                pool = try Self.open(path, busyTimeout: busyTimeout)
             } catch {
                 throw error.storeError(path)
             }
@@ -154,12 +153,14 @@ public final class SQLiteGreylistStore: GreylistStore {
         let arguments: StatementArguments = [
             "now": now, "retryWindow": timing.retryWindow, "lifetime": timing.lifetime, "olderThan": olderThan,
         ]
-        // `write` is one transaction: both deletes or neither.
+        // `write` is one transaction: every delete or none.
         return try await write { db in
-            try db.execute(sql: SQLiteGreylistSQL.purgeTriplets, arguments: arguments)
-            let triplets = db.changesCount
-            try db.execute(sql: SQLiteGreylistSQL.purgeNetworks, arguments: arguments)
-            return triplets + db.changesCount
+            var deleted = 0
+            for sql in SQLiteGreylistSQL.purge {
+                try db.execute(sql: sql, arguments: arguments)
+                deleted += db.changesCount
+            }
+            return deleted
         }
     }
 

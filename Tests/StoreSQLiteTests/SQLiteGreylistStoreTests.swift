@@ -147,7 +147,7 @@ import Testing
 
     /// A crash leaves on disk exactly what the OS had when the process died: copy the database and
     /// its WAL while the store is still open (never closed, never checkpointed) and open the copy.
-    /// The end-to-end version (the daemon killed with SIGKILL) lives in tests/e2e.
+    /// SQLiteKillTests does it with a real SIGKILL of a writer process.
     @Test func committedDecisionsSurviveACrash() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
