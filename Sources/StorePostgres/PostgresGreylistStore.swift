@@ -19,11 +19,18 @@ public final class PostgresGreylistStore: GreylistStore {
         public var operationTimeout: Duration
         /// The pool's size. Each MX host opens at most this many connections.
         public var maximumConnections: Int
+        /// While the database is unreachable, operations fail at once, except one per this
+        /// interval, which tries (and waits up to the operation timeout).
+        public var probeInterval: Duration
 
-        public init(connectTimeout: Duration = .seconds(5), operationTimeout: Duration = .seconds(10), maximumConnections: Int = 10) {
+        public init(
+            connectTimeout: Duration = .seconds(5), operationTimeout: Duration = .seconds(10), maximumConnections: Int = 10,
+            probeInterval: Duration = .seconds(1)
+        ) {
             self.connectTimeout = connectTimeout
             self.operationTimeout = operationTimeout
             self.maximumConnections = maximumConnections
+            self.probeInterval = probeInterval
         }
     }
 
@@ -38,6 +45,7 @@ public final class PostgresGreylistStore: GreylistStore {
     private let runner: Task<Void, Never>
     private let logger: Logger
     private let failures: ConnectionFailureBox
+    private let breaker: ConnectionBreaker
 
     /// Connects, migrates and starts the pool. `url`: `postgres://user:password@host:5432/db?sslmode=require`
     /// (see ``PostgresURL``). Throws `.unavailable` when the server cannot be reached or refuses us
@@ -49,6 +57,7 @@ public final class PostgresGreylistStore: GreylistStore {
         self.options = options
         let failures = ConnectionFailureBox()
         self.failures = failures
+        breaker = ConnectionBreaker(probeInterval: options.probeInterval)
         let base = logger ?? Logger(label: "portcullis.greylist.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
         self.logger = base
         let scrub: @Sendable (String) -> String = { parsed.scrub($0) }
@@ -303,17 +312,30 @@ public final class PostgresGreylistStore: GreylistStore {
 
     /// Leases a connection and runs `body` on it, within ``Options/operationTimeout`` and the
     /// caller's cancellation: either closes the connection under a running statement, which makes
-    /// postgres-nio fail it at once (the pool then replaces the connection).
+    /// postgres-nio fail it at once (the pool then replaces the connection). While the database
+    /// is unreachable, the ``ConnectionBreaker`` fails callers at once but for one probe a second.
     private func perform<R: Sendable>(
         _ what: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> R
     ) async throws(StoreError) -> R {
+        let probe: Bool
+        switch breaker.admit() {
+        case .proceed(let isProbe):
+            probe = isProbe
+        case .refuse(let why, let downFor):
+            let seconds = downFor.components.seconds
+            throw .unavailable(
+                parsed.scrub("\(url): \(what): not tried, the database has been unreachable for \(seconds) s (\(why))"))
+        }
+        defer { if probe { breaker.probeEnded() } }
         let client = client
         let logger = logger
+        let breaker = breaker
         let leased = LeaseFlag()
         do {
             return try await Self.bounded(options.operationTimeout) {
                 try await client.withConnection { connection in
                     leased.set()
+                    breaker.connected()
                     return try await withTaskCancellationHandler {
                         try await body(connection, logger)
                     } onCancel: {
@@ -323,9 +345,33 @@ public final class PostgresGreylistStore: GreylistStore {
             }
         } catch {
             let mapped = Self.storeError(error, doing: what, url: parsed, failures: failures, leased: leased.isSet)
+            if !leased.isSet, Self.isConnectionFailure(error) {
+                breaker.failedToConnect(Self.reason(mapped, store: url, what: what))
+            }
             logger.debug("greylist store error", metadata: ["store": "\(url)", "error": "\(mapped)"])
             throw mapped
         }
+    }
+
+    /// A lease that timed out, or a failed connection attempt (not the caller's cancellation).
+    private static func isConnectionFailure(_ error: any Error) -> Bool {
+        switch error {
+        case is Timeout: return true
+        case let error as PSQLError:
+            return error.code == .connectionError || error.code == .serverClosedConnection
+                || (error.code == .server && ["08", "28", "3D", "53", "57"].contains { error.serverInfo?[.sqlState]?.hasPrefix($0) == true })
+        default: return false
+        }
+    }
+
+    /// The part of an error's text after "URL: doing what: ".
+    private static func reason(_ error: StoreError, store: RedactedURL, what: String) -> String {
+        let text: String
+        switch error {
+        case .unavailable(let why), .corrupt(let why): text = why
+        }
+        let prefix = "\(store): \(what): "
+        return text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text
     }
 
     struct Timeout: Error {

@@ -2,8 +2,8 @@ import PolicyCore
 
 /// A connection string with its password hidden, for descriptions and log lines.
 ///
-/// Works on any string, even one that does not parse: everything between `://`'s user name
-/// and the last `@` becomes `***`, and so does the value of a `password=` query parameter.
+/// Works on any string, even one that does not parse: everything between the user name (after
+/// `://`, or at the start without a scheme) and the last `@` becomes `***`, and so does the value of a `password=` query parameter.
 /// `postgres://greylist:s3cret@db.example:5432/mail` → `postgres://greylist:***@db.example:5432/mail`.
 public struct RedactedURL: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
     public let description: String
@@ -15,8 +15,10 @@ public struct RedactedURL: Sendable, Hashable, CustomStringConvertible, CustomDe
 
     static func redact(_ url: String) -> String {
         var out = Substring(url)
-        if let scheme = out.firstRange(of: "://"), let at = out[scheme.upperBound...].lastIndex(of: "@") {
-            let userinfo = out[scheme.upperBound..<at]
+        // The user info starts after "://", or at the start when the scheme is missing.
+        let start = out.firstRange(of: "://")?.upperBound ?? out.startIndex
+        if let at = out[start...].lastIndex(of: "@") {
+            let userinfo = out[start..<at]
             if let colon = userinfo.firstIndex(of: ":") {
                 out = out[..<out.index(after: colon)] + "***" + out[at...]
             }
@@ -43,7 +45,7 @@ public struct RedactedURL: Sendable, Hashable, CustomStringConvertible, CustomDe
 /// User, password and database are percent-decoded. An empty host with `?host=/dir` connects to
 /// the Unix socket `/dir/.s.PGSQL.PORT`. The database defaults to the user name, the port to 5432,
 /// `sslmode` to `prefer` (as libpq). The description never shows the password.
-public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
+public struct PostgresURL: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// libpq's `sslmode` values.
     public enum TLSMode: String, Sendable, CaseIterable {
         /// Plain TCP.
@@ -76,6 +78,9 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     public let redacted: RedactedURL
 
     public var description: String { redacted.description }
+    public var debugDescription: String { redacted.description }
+    /// `dump` and debuggers see the redacted URL, never the password field.
+    public var customMirror: Mirror { Mirror(self, children: ["url": redacted.description]) }
 
     public static let knownParameters = ["sslmode", "sslrootcert", "connect_timeout", "host"]
 
@@ -137,7 +142,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
             port = p
         }
 
-        if rest.hasPrefix("#") { throw invalid("a fragment (#) is not allowed") }
+        if rest.contains("#") { throw invalid("a fragment (#) is not allowed") }
         var pathPart = rest
         var queryPart: Substring = ""
         if let q = rest.firstIndex(of: "?") {
@@ -159,7 +164,6 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         var rootCertificateFile: String?
         var connectTimeout: Duration?
         var socketDirectory: String?
-        if queryPart.contains("#") { throw invalid("a fragment (#) is not allowed") }
         for pair in queryPart.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let key = String(parts[0])

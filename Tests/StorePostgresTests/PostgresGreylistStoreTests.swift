@@ -152,7 +152,9 @@ struct PostgresGreylistStoreTests {
     }
 
     @Test func refusedConnectionIsUnavailableAtOnce() async throws {
-        let port = try closedPort()
+        let closed = try SilentListener(listening: false)
+        defer { closed.close() }
+        let port = closed.port
         let url = "postgres://greylist:Refused-Secret-1@127.0.0.1:\(port)/mail?sslmode=disable"
         let start = ContinuousClock.now
         await #expect(throws: StoreError.self) { _ = try await PostgresGreylistStore(url: url, logger: nil) }
@@ -239,38 +241,54 @@ struct PostgresGreylistStoreTests {
         }
     }
 
-    /// The server goes away under a working store: every call fails `.unavailable` within the
-    /// operation timeout, no log line shows the password, and the store recovers when a server
-    /// is back on the same address.
-    @Test func serverStoppedIsUnavailable() async throws {
+    /// The server goes away under a working store: the first call fails `.unavailable` within the
+    /// operation timeout, the next ones at once (one probe a second still waits), no log line
+    /// shows the password, opening a store fails at once, and the store recovers when the server
+    /// is back.
+    @Test func serverStoppedIsUnavailableThenRecovers() async throws {
         let cluster = try await Cluster.start()
         let capture = CapturingLogHandler()
         let store = try await PostgresGreylistStore(
             url: cluster.url, logger: capture.logger,
-            options: .init(connectTimeout: .seconds(1), operationTimeout: .seconds(2)))
+            options: .init(connectTimeout: .seconds(1), operationTimeout: .seconds(2), probeInterval: .seconds(1)))
+        let secrets = try secrets(of: cluster.url)
         _ = try await store.recordAttempt(triplet, at: t0, timing: timing)
-        try await cluster.stop()
-        for _ in 0..<3 {
+        try await cluster.pause()
+
+        func expectUnavailable(within limit: Duration, _ note: String) async {
             let start = ContinuousClock.now
             do {
                 _ = try await store.recordAttempt(triplet, at: t0 + 1, timing: timing)
-                Issue.record("recorded an attempt on a stopped server")
+                Issue.record("recorded an attempt on a stopped server (\(note))")
             } catch {
-                guard case .unavailable = error else { Issue.record("expected .unavailable, got \(error)"); break }
-                for secret in try secrets(of: cluster.url) { #expect(!error.description.contains(secret)) }
+                guard case .unavailable = error else { Issue.record("expected .unavailable, got \(error)"); return }
+                for secret in secrets { #expect(!error.description.contains(secret)) }
             }
-            #expect(ContinuousClock.now - start < .seconds(4))
+            let took = ContinuousClock.now - start
+            #expect(took < limit, "\(note): took \(took)")
         }
+        await expectUnavailable(within: .seconds(3), "first call")
+        for i in 0..<20 { await expectUnavailable(within: .milliseconds(100), "call \(i) after the first") }
+        // Opening another store on the stopped server fails at once (connection refused).
+        let start = ContinuousClock.now
+        await #expect(throws: StoreError.self) { _ = try await PostgresGreylistStore(url: cluster.url, logger: nil) }
+        #expect(ContinuousClock.now - start < .seconds(3))
+
+        try await cluster.resume()
+        var recovered: GreylistRecord?
+        let deadline = ContinuousClock.now + .seconds(10)
+        while recovered == nil, ContinuousClock.now < deadline {
+            recovered = try? await store.recordAttempt(triplet, at: t0 + 2, timing: timing)
+            if recovered == nil { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(recovered?.attempts == 2, "after the server came back: \(String(describing: recovered))")
         await store.shutdown()
-        let secrets = try secrets(of: cluster.url)
+        try await cluster.stop()
+
         #expect(!capture.all.isEmpty)
         for line in capture.all {
             for secret in secrets { #expect(!line.contains(secret), "\(line)") }
         }
-        // And opening a store on the stopped server fails at once.
-        let start = ContinuousClock.now
-        await #expect(throws: StoreError.self) { _ = try await PostgresGreylistStore(url: cluster.url, logger: nil) }
-        #expect(ContinuousClock.now - start < .seconds(3))
     }
 }
 
@@ -298,20 +316,14 @@ private func withTableLocked(_ url: String, _ body: () async throws -> Void) asy
     try await connection.close()
 }
 
-/// A loopback port with nothing listening on it.
-private func closedPort() throws -> Int {
-    let listener = try SilentListener()
-    let port = listener.port
-    listener.close()
-    return port
-}
-
-/// A TCP socket on 127.0.0.1 that listens (the kernel completes handshakes) and never reads or answers.
+/// A TCP socket bound on 127.0.0.1. Listening, the kernel completes handshakes and nobody ever
+/// reads or answers (a silent server); not listening, connections are refused, and the port,
+/// still bound, cannot be taken by a server another test starts meanwhile.
 private final class SilentListener: Sendable {
     let fd: Int32
     let port: Int
 
-    init() throws {
+    init(listening: Bool = true) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestPostgres.Failure(description: "socket: \(errno)") }
         var address = sockaddr_in()
@@ -322,7 +334,7 @@ private final class SilentListener: Sendable {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
         }
-        guard bound == 0, listen(fd, 16) == 0 else {
+        guard bound == 0, !listening || listen(fd, 16) == 0 else {
             _ = Glibc.close(fd)
             throw TestPostgres.Failure(description: "bind/listen: \(errno)")
         }
@@ -334,4 +346,39 @@ private final class SilentListener: Sendable {
     }
 
     func close() { _ = Glibc.close(fd) }
+}
+
+/// TLS per the URL's sslmode, against a server that refuses TCP clients without TLS.
+@Suite(.enabled(if: TestPostgres.enabled, "PORTCULLIS_TEST_POSTGRES=skip"))
+struct PostgresTLSTests {
+    @Test func sslmodes() async throws {
+        let cluster = try await Cluster.start(tls: true)
+        let base = cluster.url.replacingOccurrences(of: "?sslmode=require", with: "")
+        let localhost = base.replacingOccurrences(of: "@127.0.0.1:", with: "@localhost:")
+        let secrets = try secrets(of: cluster.url)
+
+        for url in [
+            base + "?sslmode=require",
+            base + "?sslmode=prefer",
+            base + "?sslmode=verify-ca&sslrootcert=\(cluster.caFile)",
+            localhost + "?sslmode=verify-full&sslrootcert=\(cluster.caFile)",
+        ] {
+            try await withStore(url) { store in
+                let record = try await store.recordAttempt(triplet, at: t0, timing: timing)
+                #expect(record.attempts >= 1, "\(RedactedURL(url))")
+            }
+        }
+
+        // No TLS: the server's pg_hba refuses; the system CAs do not know the test CA.
+        for url in [base + "?sslmode=disable", base + "?sslmode=verify-ca", localhost + "?sslmode=verify-full"] {
+            do {
+                _ = try await PostgresGreylistStore(url: url, logger: nil)
+                Issue.record("connected with \(RedactedURL(url))")
+            } catch {
+                guard case .unavailable = error else { Issue.record("expected .unavailable, got \(error)"); continue }
+                for secret in secrets { #expect(!error.description.contains(secret)) }
+            }
+        }
+        try await cluster.stop()
+    }
 }

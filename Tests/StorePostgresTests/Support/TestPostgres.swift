@@ -94,6 +94,7 @@ enum TestPostgres {
 final class Cluster: Sendable {
     let url: String
     let directory: String
+    var caFile: String { directory + "/ca.crt" }
 
     static var script: String {
         // Tests/StorePostgresTests/Support/TestPostgres.swift → tests/pg/pgcluster.py
@@ -107,14 +108,19 @@ final class Cluster: Sendable {
         self.directory = directory
     }
 
-    static func start() async throws -> Cluster {
-        let output = try await run(["start", "--watch-pid", "\(getpid())"])
+    /// With `tls`, the server wants TLS on TCP and its CA is ``caFile``.
+    static func start(tls: Bool = false) async throws -> Cluster {
+        let output = try await run(["start", "--watch-pid", "\(getpid())"] + (tls ? ["--ssl"] : []))
         let lines = output.split(separator: "\n").map(String.init)
         guard lines.count >= 2, lines[0].hasPrefix("postgres://") else {
             throw TestPostgres.Failure(description: "pgcluster.py start printed \(lines.count) lines, not a URL and a directory")
         }
         return Cluster(url: lines[0], directory: lines[1])
     }
+
+    /// Stops the server, keeping its data / starts it again on the same port.
+    func pause() async throws { _ = try await Self.run(["pause", "--dir", directory]) }
+    func resume() async throws { _ = try await Self.run(["resume", "--dir", directory]) }
 
     /// `pg_ctl stop -m fast`, then the directory goes.
     func stop() async throws {
