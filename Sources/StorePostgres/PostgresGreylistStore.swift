@@ -434,11 +434,11 @@ public final class PostgresGreylistStore: GreylistStore {
             let state = info[.sqlState] ?? "?????"
             let message = info[.message] ?? "server error"
             let text = url.scrub("\(store): \(what): \(message) (SQLSTATE \(state))")
-            // Class 42 (an undefined table or column) or 22 (a value the schema cannot hold):
+            // Class 42 (an undefined table or column):
             // the database is not in the shape this code expects. Everything else (08 connection,
             // 28 authentication, 3D no such database, 40 serialization, 53 too many clients,
             // 57 shutdown, ...) can pass.
-            if state.hasPrefix("42") || state.hasPrefix("22") { return .corrupt(text) }
+            if state.hasPrefix("42") { return .corrupt(text) }
             return .unavailable(text)
         }
         var why: String
