@@ -13,7 +13,7 @@ final class ConnectionFailureBox: Sendable {
 
 /// What postgres-nio logs goes through this handler to the daemon's: every message and metadata
 /// value has the password scrubbed (STYLE §11.7), and the pool's "Connection creation failed"
-/// lines are remembered in a ``ConnectionFailureBox``.
+/// lines are remembered in a ``ConnectionFailureBox`` (whatever the daemon's log level).
 struct RedactingLogHandler: LogHandler {
     var base: any LogHandler
     let scrub: @Sendable (String) -> String
@@ -27,8 +27,10 @@ struct RedactingLogHandler: LogHandler {
         get { base.metadata }
         set { base.metadata = newValue }
     }
+    /// At most `info`, so that the pool's "Connection creation failed" (info) always reaches
+    /// ``log(event:)`` for the failure box; only what the daemon's level lets through is forwarded.
     var logLevel: Logger.Level {
-        get { base.logLevel }
+        get { min(base.logLevel, .info) }
         set { base.logLevel = newValue }
     }
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -47,6 +49,7 @@ struct RedactingLogHandler: LogHandler {
         } else if event.message.description == "Connection established" {
             failures.clear()
         }
+        guard event.level >= base.logLevel else { return }
         event.error = nil  // its description is not ours to scrub
         base.log(event: event)
     }
