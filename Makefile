@@ -69,6 +69,8 @@ test-dns: deps-test
 # Benchmarks report numbers; they never fail on speed. The debug build is not representative.
 bench: deps-test release
 	python3 bench/dns_bench.py --bin $(CURDIR)/$(BIN_RELEASE)
+	swift build -c release --product portcullis-bench $(SWIFT_BUILD_FLAGS)
+	.build/release/portcullis-bench
 
 # The example configuration is the defaults, verbatim, and it must load.
 check-examples:

@@ -64,6 +64,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "portcullis", dependencies: ["PolicyCLI"]),
+        // Benchmarks (make bench): reports numbers, never fails on speed.
+        .executableTarget(name: "portcullis-bench", dependencies: ["PolicyCore", "StoreSQLite"]),
 
         // Test support: fakes and builders.
         .target(
