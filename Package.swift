@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "PolicyCLI",
             dependencies: [
-                "PolicyCore", "PolicyEngine", "PolicyChecks", "PolicyConfig", "MilterAdapter", "DNSResolverC", "SPF", "StoreSQLite",
+                "PolicyCore", "PolicyEngine", "PolicyChecks", "PolicyConfig", "MilterAdapter", "DNSResolverC", "SPF", "StoreSQLite", "StorePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

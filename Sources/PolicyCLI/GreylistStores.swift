@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PolicyConfig
 import PolicyCore
+import StorePostgres
 import StoreSQLite
 
 /// Opens the greylist store a configuration names: the composition root's only knowledge of
@@ -21,8 +22,9 @@ enum GreylistStores {
             let store = try SQLiteGreylistStore(path: path, moveAsideIfCorrupt: moveAside)
             for note in store.notes { logger.warning("\(note)") }
             return Opened(store: store, close: {})
-        case .postgresql:
-            throw .unavailable("the PostgreSQL store is not built into this binary yet")
+        case .postgresql(let url):
+            let store = try await PostgresGreylistStore(url: url, logger: logger)
+            return Opened(store: store, close: { await store.shutdown() })
         }
     }
 
