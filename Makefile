@@ -8,10 +8,11 @@ CONFIG ?= examples/portcullis.yml
 BIN_DEBUG := .build/debug/portcullis
 BIN_RELEASE := .build/release/portcullis
 
-# Debian packages: libmilter, libunbound and SQLite to build and run; Postfix, swaks and NSD (the test
-# DNS server, run as a child process on a loopback port, never as a service) for the tests.
+# Debian packages: libmilter, libunbound and SQLite to build and run; Postfix, swaks, NSD (the test
+# DNS server) and PostgreSQL for the tests. The tests run NSD and PostgreSQL as child processes
+# on loopback ports in temporary folders, never as system services.
 RUN_PACKAGES := libmilter-dev libunbound-dev libsqlite3-dev
-TEST_PACKAGES := $(RUN_PACKAGES) postfix swaks nsd python3
+TEST_PACKAGES := $(RUN_PACKAGES) postfix swaks nsd python3 postgresql openssl
 
 .PHONY: all build release run test test-unit test-e2e test-dns deps-run deps-test users clean print-defaults check-examples bench
 
@@ -26,6 +27,9 @@ define apt_install
 	  echo "postfix postfix/mailname string localhost" | debconf-set-selections; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  if echo "$$missing" | grep -qw nsd; then systemctl disable --now nsd >/dev/null 2>&1 || true; fi; \
+	  if echo "$$missing" | grep -qw postgresql; then \
+	    systemctl disable --now postgresql >/dev/null 2>&1 || true; pg_ctlcluster 15 main stop >/dev/null 2>&1 || true; \
+	  fi; \
 	fi
 endef
 
@@ -53,12 +57,12 @@ run: release users
 test: deps-test
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	$(MAKE) --no-print-directory check-examples
-	swift test --skip-build --parallel --num-workers 2
+	python3 tests/pg/pgcluster.py run -- swift test --skip-build --parallel --num-workers 2
 	python3 -m unittest discover -s tests/dns -p 'test_*.py'
 	PORTCULLIS_BIN=$(CURDIR)/$(BIN_DEBUG) python3 tests/e2e/run.py
 
 test-unit: deps-run
-	swift test $(SWIFT_BUILD_FLAGS) --skip MilterLiveTests
+	PORTCULLIS_TEST_POSTGRES=skip swift test $(SWIFT_BUILD_FLAGS) --skip MilterLiveTests
 
 test-e2e: deps-test build
 	PORTCULLIS_BIN=$(CURDIR)/$(BIN_DEBUG) python3 tests/e2e/run.py
