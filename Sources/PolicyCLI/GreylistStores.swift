@@ -23,7 +23,11 @@ enum GreylistStores {
             for note in store.notes { logger.warning("\(note)") }
             return Opened(store: store, close: {})
         case .postgresql(let url):
-            let store = try await PostgresGreylistStore(url: url, logger: logger)
+            // postgres-nio reports every failed connection attempt at info, several a second
+            // while the server is down; the check's own warning (once a minute) says it instead.
+            var quiet = logger
+            quiet.logLevel = max(logger.logLevel, .warning)
+            let store = try await PostgresGreylistStore(url: url, logger: quiet)
             return Opened(store: store, close: { await store.shutdown() })
         }
     }

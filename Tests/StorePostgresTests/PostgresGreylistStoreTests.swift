@@ -211,7 +211,7 @@ struct PostgresGreylistStoreTests {
                 let start = ContinuousClock.now
                 attempt.cancel()
                 let result = await attempt.result
-                #expect(ContinuousClock.now - start < .seconds(2))
+                #expect(ContinuousClock.now - start < .seconds(10))  // liveness: far below the 60 s timeout
                 guard case .failure(let error as StoreError) = result, case .unavailable = error else {
                     Issue.record("a cancelled attempt gave \(result)")
                     return
@@ -267,12 +267,12 @@ struct PostgresGreylistStoreTests {
             let took = ContinuousClock.now - start
             #expect(took < limit, "\(note): took \(took)")
         }
-        await expectUnavailable(within: .seconds(3), "first call")
-        for i in 0..<20 { await expectUnavailable(within: .milliseconds(100), "call \(i) after the first") }
+        await expectUnavailable(within: .seconds(6), "first call")
+        for i in 0..<20 { await expectUnavailable(within: .seconds(2), "call \(i) after the first") }
         // Opening another store on the stopped server fails at once (connection refused).
         let start = ContinuousClock.now
         await #expect(throws: StoreError.self) { _ = try await PostgresGreylistStore(url: cluster.url, logger: nil) }
-        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(ContinuousClock.now - start < .seconds(6))
 
         try await cluster.resume()
         var recovered: GreylistRecord?
