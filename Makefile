@@ -74,7 +74,7 @@ test-dns: deps-test
 bench: deps-test release
 	python3 bench/dns_bench.py --bin $(CURDIR)/$(BIN_RELEASE)
 	swift build -c release --product portcullis-bench $(SWIFT_BUILD_FLAGS)
-	.build/release/portcullis-bench
+	python3 tests/pg/pgcluster.py run -- sh -c '.build/release/portcullis-bench --postgres "$$PORTCULLIS_TEST_POSTGRES_URL"'
 
 # The example configuration is the defaults, verbatim, and it must load.
 check-examples:

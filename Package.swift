@@ -65,7 +65,7 @@ let package = Package(
         ),
         .executableTarget(name: "portcullis", dependencies: ["PolicyCLI"]),
         // Benchmarks (make bench): reports numbers, never fails on speed.
-        .executableTarget(name: "portcullis-bench", dependencies: ["PolicyCore", "StoreSQLite"]),
+        .executableTarget(name: "portcullis-bench", dependencies: ["PolicyCore", "StoreSQLite", "StorePostgres"]),
 
         // Test support: fakes and builders.
         .target(

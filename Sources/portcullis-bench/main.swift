@@ -3,6 +3,7 @@
 // million triplets. Reports numbers; never fails on speed. `make bench` runs it.
 import Foundation
 import PolicyCore
+import StorePostgres
 import StoreSQLite
 
 struct Options {
@@ -113,6 +114,24 @@ Task.detached {
         ])
     } catch {
         results.append(["error": "\(error)"])
+    }
+    if let url = options.postgres {
+        do {
+            let postgres = try await PostgresGreylistStore(url: url, logger: nil)
+            var paced = report(
+                "postgresql", await run(postgres, sessions: options.sessions, total: options.decisions, rate: options.offeredRate))
+            paced["offered_per_second"] = options.offeredRate
+            paced["sessions"] = options.sessions
+            results.append(paced)
+            _ = try await postgres.delete(GreylistFilter(limit: Int.max))
+            var full = report("postgresql", await run(postgres, sessions: options.sessions, total: options.decisions, rate: nil))
+            full["offered_per_second"] = "saturation"
+            full["sessions"] = options.sessions
+            results.append(full)
+            await postgres.shutdown()
+        } catch {
+            results.append(["backend": "postgresql", "error": "\(error)"])
+        }
     }
     let data = try! JSONSerialization.data(withJSONObject: results, options: [.prettyPrinted, .sortedKeys])
     print(String(decoding: data, as: UTF8.self))
