@@ -78,7 +78,6 @@ public struct SessionMachine: Sendable {
     private var headersToAdd: [HeaderField] = []
     private var headerCounts: [String: Int] = [:]
     private var forgedHeaders: [HeaderPosition] = []
-    private var inFlight: Stage?
 
     public init(delayReject: Bool, activeStages: Set<Stage>, forgedAuthservID: String? = nil) {
         self.delayReject = delayReject
@@ -223,7 +222,6 @@ public struct SessionMachine: Sendable {
     /// Turns the engine's result for the stage this machine asked about into a reply.
     public mutating func resolved(_ result: StageResult) -> Outcome {
         let stage = result.stage
-        inFlight = nil
         var decisions = pendingLog
         pendingLog = []
         headersToAdd += result.headers
@@ -318,7 +316,6 @@ public struct SessionMachine: Sendable {
         guard activeStages.contains(stage) else { return .proceed }
         if stage >= .data && skipsMessageChecks { return .proceed }
         if stage == .mail && messageAccepted { return .proceed }
-        inFlight = stage
         return .evaluate(stage, snapshot(stage))
     }
 
@@ -342,7 +339,6 @@ public struct SessionMachine: Sendable {
         headerCounts = [:]
         forgedHeaders = []
         pendingLog = []
-        inFlight = nil
     }
 
     /// Ends the message: the transaction goes, and so does its queue id. Not called at MAIL,
